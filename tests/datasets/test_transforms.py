@@ -1,0 +1,42 @@
+import numpy as np
+import torch
+
+from datasets.transforms import ClipTransform
+
+
+def test_crop_flip_and_jitter_are_identical_across_frames():
+    # every frame identical: a clip-consistent transform must keep them identical
+    frame = torch.randint(0, 256, (1, 64, 80, 3), dtype=torch.uint8)
+    clip = frame.repeat(16, 1, 1, 1)
+    t = ClipTransform(True, resize=(64, 80), crop=48, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=1.0)
+    for seed in range(10):
+        out = t(clip, np.random.default_rng(seed))
+        assert out.shape == (3, 16, 48, 48)
+        assert torch.equal(out, out[:, :1].expand_as(out))
+
+
+def test_params_are_drawn_per_clip_and_vary_between_clips():
+    t = ClipTransform(True, resize=(64, 80), crop=48)
+    draws = {(p.top, p.left, p.flip) for p in (t.draw(np.random.default_rng(s)) for s in range(20))}
+    assert len(draws) > 5
+
+
+def test_moving_content_moves_identically_under_the_crop():
+    # a bright dot moving right by one pixel per frame stays a one-pixel-per-frame motion after augmentation
+    clip = torch.zeros(8, 64, 80, 3, dtype=torch.uint8)
+    for i in range(8):
+        clip[i, 30:34, 20 + i] = 255
+    t = ClipTransform(True, resize=(64, 80), crop=56, jitter=None, mean=None, std=None)
+    out = t(clip, np.random.default_rng(3))
+    cols = out[0].amax(dim=1).argmax(dim=-1)  # brightest column per frame
+    step = torch.diff(cols)
+    assert (step == step[0]).all() and step[0].abs() == 1
+
+
+def test_eval_is_centre_crop_and_normalised():
+    clip = torch.full((4, 20, 30, 3), 128, dtype=torch.uint8)
+    t = ClipTransform(False, resize=(20, 30), crop=16, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    p = t.draw(np.random.default_rng(0))
+    assert (p.top, p.left, p.flip) == (2, 7, False)
+    out = t(clip, np.random.default_rng(0))
+    assert torch.allclose(out, torch.full_like(out, (128 / 255 - 0.5) / 0.25), atol=1e-5)

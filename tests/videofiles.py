@@ -1,0 +1,66 @@
+"""Helpers for tests that need real video files and hand-written split files (independent of the generator)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def frame_pattern(n: int, h: int = 32, w: int = 48, seed: int = 0) -> np.ndarray:
+    """n frames whose frame index is readable from the pixels: a bright bar at column (i*3 % w)."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 60, size=(h, w, 3), dtype=np.uint8)
+    frames = np.repeat(base[None], n, axis=0)
+    for i in range(n):
+        frames[i, :, (i * 3) % w, :] = 255
+    return frames
+
+
+def write_video(path: Path, frames: np.ndarray, fps: int = 25, codec: str = "mpeg4") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.options = {"qscale": "2"} if codec == "mpeg4" else {}
+        for f in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def make_ucf_root(root: Path, classes=("MoveLeft", "MoveRight"), groups=3, clips=2, frames=40) -> Path:
+    """A minimal UCF101-layout root: split k tests group k, CRLF line endings, 1-based classInd."""
+    vid, spl = root / "UCF-101", root / "ucfTrainTestlist"
+    spl.mkdir(parents=True, exist_ok=True)
+    (spl / "classInd.txt").write_bytes("".join(f"{i + 1} {c}\r\n" for i, c in enumerate(classes)).encode())
+    for k in (1, 2, 3):
+        train, test = [], []
+        for ci, c in enumerate(classes):
+            for g in range(1, groups + 1):
+                for j in range(1, clips + 1):
+                    rel = f"{c}/v_{c}_g{g:02d}_c{j:02d}.avi"
+                    (test.append(rel) if g == k else train.append(f"{rel} {ci + 1}"))
+        (spl / f"trainlist0{k}.txt").write_bytes("".join(l + "\r\n" for l in train).encode())
+        (spl / f"testlist0{k}.txt").write_bytes("".join(l + "\r\n" for l in test).encode())
+    for ci, c in enumerate(classes):
+        for g in range(1, groups + 1):
+            for j in range(1, clips + 1):
+                write_video(vid / c / f"v_{c}_g{g:02d}_c{j:02d}.avi", frame_pattern(frames, seed=ci * 100 + g * 10 + j))
+    return root
+
+
+def make_hmdb_root(root: Path, classes=("jump", "wave"), videos=4, frames=40) -> Path:
+    spl = root / "testTrainMulti_7030_splits"
+    spl.mkdir(parents=True, exist_ok=True)
+    for ci, c in enumerate(classes):
+        names = [f"{c}_video_{j}.avi" for j in range(videos)]
+        for k in (1, 2, 3):
+            flags = ["2" if j % videos == (k - 1) % videos else "1" for j in range(videos)]
+            flags[-1] = "0" if k == 3 else flags[-1]
+            (spl / f"{c}_test_split{k}.txt").write_text("".join(f"{n} {f} \n" for n, f in zip(names, flags)))
+        for j, n in enumerate(names):
+            write_video(root / c / n, frame_pattern(frames, seed=ci * 100 + j))
+    return root
