@@ -1,0 +1,1 @@
+"""Evaluation protocols (pretext training, linear probe, fine-tuning, retrieval) and their infrastructure."""

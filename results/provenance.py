@@ -1,0 +1,106 @@
+"""Provenance of a result: code version, config hash, package versions, device and time."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+# distributions reported by package_versions (besides python)
+_PACKAGES = ("torch", "torchvision", "timm", "av", "numpy", "hydra-core", "submitit")
+_REPO_DEFAULT = Path(__file__).resolve().parent.parent  # the vssl-bench checkout this code runs from
+
+
+def _git(args: list[str], cwd: Path) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+    except (OSError, subprocess.SubprocessError):  # git not installed, cwd missing, hung
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def git_info(repo_dir: str | os.PathLike | None = None) -> dict:
+    """``{'sha': <HEAD commit or 'unknown'>, 'dirty': bool}`` for the repository holding ``repo_dir``.
+
+    ``repo_dir`` defaults to the checkout this package was imported from (not the working directory, which Hydra
+    may change). ``dirty`` means tracked files differ from HEAD (staged or not); untracked files are ignored.
+    Outside a git repository, without git, or before the first commit the sha is ``'unknown'`` and ``dirty`` is
+    True: such code cannot be traced to a commit, so results from it must not pass as clean.
+    """
+    cwd = Path(repo_dir) if repo_dir is not None else _REPO_DEFAULT
+    sha = _git(["rev-parse", "--verify", "HEAD"], cwd)
+    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    if sha is None or status is None:
+        return {"sha": "unknown", "dirty": True}
+    return {"sha": sha.strip(), "dirty": bool(status.strip())}
+
+
+def _plain(obj: Any, where: str) -> Any:
+    if isinstance(obj, (DictConfig, ListConfig)):
+        return _plain(OmegaConf.to_container(obj, resolve=True), where)
+    if isinstance(obj, dict):
+        out = {}
+        for key, value in obj.items():
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise TypeError(f"config key {where}.{key!r} has type {type(key).__name__}")
+            if str(key) in out:
+                raise TypeError(f"config keys {where}.{key!r} collide once written as JSON strings")
+            out[str(key)] = _plain(value, f"{where}.{key}")
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"config value {where} has type {type(obj).__name__}; only plain JSON-like values can be hashed")
+
+
+def canonical_json(cfg: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces, interpolations resolved) of a plain dict or an OmegaConf config."""
+    return json.dumps(_plain(cfg, "cfg"), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def config_hash(cfg: Any) -> str:
+    """First 16 hex digits of the sha256 of :func:`canonical_json` ``(cfg)``; independent of key order."""
+    return hashlib.sha256(canonical_json(cfg).encode("utf-8")).hexdigest()[:16]
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of python and the key packages; a package that is not installed is left out."""
+    versions = {"python": platform.python_version()}
+    for dist in _PACKAGES:
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def device_info(device: Any) -> str:
+    """Human-readable device: ``'cpu (2 threads)'``, ``'NVIDIA H100 80GB HBM3 (cuda:0)'``, ..."""
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    if dev.type == "cuda":
+        index = dev.index if dev.index is not None else torch.cuda.current_device()
+        return f"{torch.cuda.get_device_name(index)} (cuda:{index})"
+    return str(dev)
+
+
+def utc_now() -> str:
+    """Current time, ISO 8601 in UTC with seconds, e.g. ``'2025-11-26T14:13:05+00:00'``."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+__all__ = ["canonical_json", "config_hash", "device_info", "git_info", "package_versions", "utc_now"]
