@@ -1,0 +1,78 @@
+"""The interface every pretext method implements (see the contract in the project docs)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+import torch
+from torch import nn
+
+from methods.backbones import Backbone
+
+
+@dataclass
+class MethodOutput:
+    """What ``PretextMethod.forward`` returns.
+
+    ``loss``: scalar to back-propagate. ``accuracy``: scalar float tensor, the pretext accuracy (order, speed, ...)
+    in [0, 1], detached. ``logs``: extra detached scalars (loss components, ...), keyed by name.
+    """
+
+    loss: torch.Tensor
+    accuracy: torch.Tensor
+    logs: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class PretextMethod(nn.Module):
+    """A method owns an encoder (``self.encoder``, the backbone every protocol evaluates) and its pretext heads.
+
+    Subclasses set ``pretrains`` (False when there is nothing to train, e.g. ``random``), implement
+    :meth:`sampler` (the clip sampler their batches come from) and :meth:`forward` (loss from a collated batch
+    ``{'clips': [B, K, C, T, H, W], 'meta': [B, K], 'label': [B], 'index': [B]}``). ``forward`` applies the method's
+    own input transform itself; protocols apply :meth:`preprocess` before the encoder at evaluation time
+    (:meth:`encode` does both).
+    """
+
+    #: Registry name, set by ``methods.registry.register``.
+    name: ClassVar[str] = ""
+    #: False for methods with nothing to pretrain (the training loop skips them).
+    pretrains: ClassVar[bool] = True
+
+    def __init__(self, backbone: Backbone):
+        super().__init__()
+        if not isinstance(backbone, Backbone):
+            raise TypeError(f"backbone must be a methods.backbones.Backbone, got {type(backbone).__name__}")
+        self.encoder = backbone
+
+    def sampler(self) -> Any:
+        """A ``datasets.samplers`` instance giving the clips this method needs."""
+        raise NotImplementedError
+
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """Input transform also applied at evaluation; ``x`` is ``[..., C, T, H, W]``. Identity by default."""
+        return x
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Evaluation-time features of clips ``[B, C, T, H, W]``: ``encoder(preprocess(x))``."""
+        return self.encoder(self.encoder.fit_time(self.preprocess(x)))
+
+    def encode_items(self, x: torch.Tensor) -> torch.Tensor:
+        """Encode ``[B, K, C, T, H, W]`` in one backbone call of ``B*K`` clips; returns ``[B, K, feat_dim]``.
+
+        Clips shorter than the backbone's ``min_frames`` are tiled along time first.
+        """
+        b, k = x.shape[:2]
+        flat = self.encoder.fit_time(x.flatten(0, 1))
+        return self.encoder(flat).view(b, k, -1)
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> MethodOutput:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def _clips(batch: Mapping[str, torch.Tensor], num_items: int | None = None) -> torch.Tensor:
+        clips = batch["clips"]
+        if clips.dim() != 6:
+            raise ValueError(f"batch['clips'] must be [B, K, C, T, H, W], got shape {tuple(clips.shape)}")
+        if num_items is not None and clips.shape[1] != num_items:
+            raise ValueError(f"expected K={num_items} clips per sample, got K={clips.shape[1]}")
+        return clips

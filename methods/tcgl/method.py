@@ -1,0 +1,189 @@
+"""TCGL (Liu et al., TIP 2022): temporal contrastive graphs + adaptive snippet order prediction.
+
+Per sample: K snippets (default 3 x 16 frames) in temporal order from ``ClipTuple``; the method shuffles them.
+- STKD (temporal DCT filter) on every snippet, and on every frame-set over its own frames.
+- Intra-snippet graphs: each snippet cut into ``num_framesets`` frame-sets, nodes chained by frame order.
+- Inter-snippet graph: snippet nodes joined when their clips are temporally adjacent.
+- Two views per graph (view 2: directed edge dropping + feature masking), one-layer GCNs, a shared
+  projection head and GRACE InfoNCE.
+- ASOP predicts which of the K! orders the shuffled snippets are in.
+See ``methods/tcgl/README.md`` for paper / released code / ours, component by component.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from methods.backbones import Backbone
+from methods.base import MethodOutput, PretextMethod
+from methods.losses import classification_loss, grace_loss, top1_accuracy, weighted_sum
+from methods.ordering import gather_items, random_permutations
+from methods.registry import register
+from methods.tcgl.asop import ASOPHead
+from methods.tcgl.graph import (
+    DenseGCNConv,
+    chain_adjacency,
+    drop_edges,
+    full_adjacency,
+    mask_features,
+    normalize_adjacency,
+    temporal_adjacency,
+)
+from methods.tcgl.stkd import STKD
+
+ASOP_GRAPHS = ("positions", "full", "true_order")
+
+
+@register("tcgl")
+class TCGL(PretextMethod):
+    def __init__(
+        self,
+        backbone: Backbone,
+        num_classes: int | None = None,
+        *,
+        num_clips: int = 3,
+        clip_len: int = 16,
+        gap: int = 8,
+        num_framesets: int = 4,
+        stkd: str = "dc",
+        stkd_low_fraction: float = 0.25,
+        stkd_low_gain: float = 0.5,
+        stkd_rgb_weight: float = 0.0,
+        edge_drop: float = 0.2,
+        feature_mask: float = 0.1,
+        augment_in_eval: bool = False,
+        intra_edge_mask_shared: bool = False,
+        intra_gcn_per_position: bool = True,
+        proj_dim: int | None = None,
+        tau: float = 0.5,
+        negatives: str = "batch",
+        asop_graph: str = "positions",
+        asop_hidden: int = 512,
+        asop_dropout: float = 0.5,
+        se_reduction: int = 6,
+        w_intra: float = 1.0,
+        w_inter: float = 1.0,
+        w_order: float = 1.0,
+    ):
+        super().__init__(backbone)
+        if asop_graph not in ASOP_GRAPHS:
+            raise ValueError(f"asop_graph must be one of {ASOP_GRAPHS}, got {asop_graph!r}")
+        if negatives not in ("graph", "batch"):
+            raise ValueError(f"negatives must be 'graph' or 'batch', got {negatives!r}")
+        if clip_len % num_framesets:
+            raise ValueError(f"clip_len={clip_len} is not divisible by num_framesets={num_framesets}")
+        if num_clips < 2:
+            raise ValueError("TCGL needs at least 2 snippets")
+        d = backbone.feat_dim
+        self.num_clips, self.clip_len, self.gap = int(num_clips), int(clip_len), int(gap)
+        self.num_framesets = int(num_framesets)
+        self.stkd = STKD(stkd, stkd_low_fraction, stkd_low_gain, stkd_rgb_weight)
+        self.edge_drop, self.feature_mask = float(edge_drop), float(feature_mask)
+        self.augment_in_eval = bool(augment_in_eval)
+        self.intra_edge_mask_shared = bool(intra_edge_mask_shared)
+        self.tau, self.negatives, self.asop_graph = float(tau), negatives, asop_graph
+        self.weights = {"intra": float(w_intra), "inter": float(w_inter), "order": float(w_order)}
+        n_intra = self.num_clips if intra_gcn_per_position else 1
+        self.intra_gcns = nn.ModuleList(DenseGCNConv(d, d) for _ in range(n_intra))
+        self.inter_gcn = DenseGCNConv(d, d)
+        p = int(proj_dim or d)
+        self.projector = nn.Sequential(nn.Linear(d, p), nn.ELU(), nn.Linear(p, p))
+        self.asop = ASOPHead(self.num_clips, d, hidden=asop_hidden, dropout=asop_dropout, reduction=se_reduction)
+
+    # -- data ----------------------------------------------------------------------------------------------------
+    def sampler(self):
+        from datasets.samplers import ClipTuple
+
+        return ClipTuple(num_clips=self.num_clips, clip_len=self.clip_len, gap=self.gap)
+
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """STKD over the T axis of ``[..., C, T, H, W]`` (also applied by protocols at evaluation)."""
+        return self.stkd(x)
+
+    # -- pieces --------------------------------------------------------------------------------------------------
+    @property
+    def augmenting(self) -> bool:
+        return self.training or self.augment_in_eval
+
+    def frameset_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [B, K, C, T, H, W]`` -> ``[B, K, S, D]``: STKD per frame-set, one backbone call of ``B*K*S`` clips."""
+        b, k, c, t, h, w = x.shape
+        s = self.num_framesets
+        if t % s:
+            raise ValueError(f"clip length {t} is not divisible by num_framesets={s}")
+        sets = x.reshape(b, k, c, s, t // s, h, w).transpose(2, 3)  # [B, K, S, C, T/S, H, W]
+        sets = self.stkd(sets)  # each frame-set over its own frames
+        return self.encode_items(sets.flatten(1, 2)).view(b, k, s, -1)
+
+    def augment(self, h: torch.Tensor, adj: torch.Tensor, shared_edges: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """View 2 of a batch of graphs: feature masking and directed edge dropping (identity when not augmenting)."""
+        if not self.augmenting:
+            return h, adj
+        return mask_features(h, self.feature_mask), drop_edges(adj, self.edge_drop, shared=shared_edges)
+
+    def _two_views(self, gcn: DenseGCNConv, h: torch.Tensor, adj: torch.Tensor, shared_edges: bool):
+        """GCN outputs of the unaugmented view 1 and the augmented view 2."""
+        h2, adj2 = self.augment(h, adj, shared_edges)
+        return gcn(h, normalize_adjacency(adj)), gcn(h2, normalize_adjacency(adj2))
+
+    def intra_loss(self, fs_feats: torch.Tensor) -> torch.Tensor:
+        """Contrastive loss of the K intra-snippet chain graphs, ``fs_feats [B, K, S, D]``."""
+        b, k, s, _ = fs_feats.shape
+        adj = chain_adjacency(s, fs_feats.device).expand(b, s, s)
+        views1, views2 = [], []
+        for pos in range(k):  # one GCN per input position (K = 3), batched over the samples
+            gcn = self.intra_gcns[pos if len(self.intra_gcns) > 1 else 0]
+            v1, v2 = self._two_views(gcn, fs_feats[:, pos], adj, shared_edges=self.intra_edge_mask_shared)
+            views1.append(v1)
+            views2.append(v2)
+        z1 = self.projector(torch.stack(views1, 1).flatten(0, 1))  # [B*K, S, P]
+        z2 = self.projector(torch.stack(views2, 1).flatten(0, 1))
+        return grace_loss(z1, z2, self.tau, self.negatives)
+
+    def inter_loss(self, snip_feats: torch.Tensor, perms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contrastive loss of the inter-snippet graph; also returns the view-1 GCN output ``[B, K, D]``."""
+        v1, v2 = self._two_views(self.inter_gcn, snip_feats, temporal_adjacency(perms), shared_edges=False)
+        return grace_loss(self.projector(v1), self.projector(v2), self.tau, self.negatives), v1
+
+    def asop_adjacency(self, perms: torch.Tensor) -> torch.Tensor:
+        """Graph over the input positions fed to ASOP: ``[B, K, K]``."""
+        b, k = perms.shape
+        if self.asop_graph == "true_order":
+            return temporal_adjacency(perms)
+        make = chain_adjacency if self.asop_graph == "positions" else full_adjacency
+        return make(k, perms.device).expand(b, k, k)
+
+    def order_logits(
+        self, snip_feats: torch.Tensor, perms: torch.Tensor, inter_view1: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """ASOP logits ``[B, K!]`` from snippet features ``[B, K, D]`` in input-position order.
+
+        The inter-snippet GCN is applied over :meth:`asop_adjacency`; with ``asop_graph='true_order'`` that is the
+        contrastive view 1 (``inter_view1``, reused when given), as in the released code.
+        """
+        if self.asop_graph == "true_order" and inter_view1 is not None:
+            h = inter_view1
+        else:
+            h = self.inter_gcn(snip_feats, normalize_adjacency(self.asop_adjacency(perms)))
+        return self.asop(h)
+
+    # -- training step -------------------------------------------------------------------------------------------
+    def forward(self, batch: Mapping[str, Any]) -> MethodOutput:
+        clips = self._clips(batch, self.num_clips)
+        b, k = clips.shape[:2]
+        perms, labels = random_permutations(b, k, clips.device)
+        x = gather_items(clips, perms)  # position p holds clip perms[:, p]
+        snip_feats = self.encode_items(self.preprocess(x))  # one call of B*K snippets
+        fs_feats = self.frameset_features(x)  # one call of B*K*S frame-sets
+        l_intra = self.intra_loss(fs_feats)
+        l_inter, inter_v1 = self.inter_loss(snip_feats, perms)
+        logits = self.order_logits(snip_feats, perms, inter_v1)
+        l_order = classification_loss(logits, labels)
+        terms = {"intra": l_intra, "inter": l_inter, "order": l_order}
+        loss = weighted_sum(terms, self.weights)
+        acc = top1_accuracy(logits, labels)
+        logs = {f"loss_{name}": v.detach() for name, v in terms.items()}
+        logs["acc_order"] = acc
+        return MethodOutput(loss=loss, accuracy=acc, logs=logs)
