@@ -1,0 +1,199 @@
+"""What ``protocols/run.py`` does: pretrain one method, then evaluate its encoder with every protocol on every
+evaluation dataset, writing one result record per (protocol, dataset)."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from datasets.splits import train_val_split
+from methods.registry import build_method
+from protocols import data, engine
+from protocols.checkpoint import CheckpointError, file_sha256, load_checkpoint, load_state_strict
+from protocols.features import cached_features, uniform_sampler
+from protocols.finetune import finetune
+from protocols.linear import linear_probe
+from protocols.pretrain import FORMAT, pretrain
+from protocols.retrieval import topk_retrieval
+from results.provenance import config_hash, device_info, git_info, package_versions, utc_now
+from results.records import read_record, record_filename, write_record
+
+log = logging.getLogger("vssl")
+STAGES = ("pretrain", "eval", "all")
+PROTOCOLS = ("linear", "finetune", "retrieval")
+_RUNTIME_KEYS = ("paths", "device", "stage", "protocols", "pretrained")  # do not change what a result means
+
+
+def _plain(node) -> dict:
+    return OmegaConf.to_container(node, resolve=True) if node is not None else {}
+
+
+def pretrain_identity(cfg: DictConfig, fingerprint: str) -> dict:
+    """Everything that determines the pretrained weights (and nothing that does not, such as worker counts)."""
+    p = _plain(cfg.pretrain)
+    p.pop("num_workers", None)
+    return {"method": _plain(cfg.method), "backbone": _plain(cfg.backbone), "input": _plain(cfg.input),
+            "pretrain": p, "data": cfg.dataset.sets[cfg.dataset.pretrain_on].label, "fingerprint": fingerprint,
+            "split": int(cfg.split), "seed": int(cfg.seed)}
+
+
+def eval_config_hash(cfg: DictConfig) -> str:
+    c = _plain(cfg)
+    for k in _RUNTIME_KEYS:
+        c.pop(k, None)
+    for section in ("pretrain", "eval"):
+        c.get(section, {}).pop("num_workers", None)
+    return config_hash(c)
+
+
+def check_config(cfg: DictConfig) -> None:
+    if cfg.stage not in STAGES:
+        raise ValueError(f"stage={cfg.stage!r}; valid: {', '.join(STAGES)}")
+    bad = [p for p in cfg.protocols if p not in PROTOCOLS]
+    if bad:
+        raise ValueError(f"unknown protocol(s) {bad}; valid: {', '.join(PROTOCOLS)}")
+    if int(cfg.split) not in (1, 2, 3):
+        raise ValueError(f"split={cfg.split}; the official splits are 1, 2 and 3")
+    for key in [cfg.dataset.pretrain_on, *cfg.dataset.eval_on]:
+        if key not in cfg.dataset.sets:
+            raise ValueError(f"dataset set {key!r} is not defined; defined: {', '.join(cfg.dataset.sets)}")
+
+
+def load_pretrained(method, path: Path, cfg) -> str:
+    """Load a checkpoint into ``method`` strictly; returns its sha256. Ours carry the whole method; a checkpoint
+    from elsewhere is taken as a state dict of the configured backbone."""
+    if not path.exists():
+        raise CheckpointError(f"pretrained={path}: no such file; give the path of a .pt checkpoint")
+    payload = load_checkpoint(path)
+    sha = file_sha256(path)
+    if payload.get("format") == FORMAT:
+        what = (f"{path} (trained as method={payload['method']} backbone={payload['backbone']}; this run builds "
+                f"method={cfg.method.name} backbone={cfg.backbone.name})")
+        load_state_strict(method, payload["state_dict"], what)
+    else:
+        state = payload.get("state_dict", payload)
+        for prefix in ("base_network.", "backbone.", "encoder."):
+            if state and all(k.startswith(prefix) for k in state):
+                state = {k[len(prefix):]: v for k, v in state.items()}
+        load_state_strict(method.encoder, state, f"{path} (as a {cfg.backbone.name} backbone)")
+    return sha
+
+
+def run(cfg: DictConfig) -> list[Path]:
+    t_start = time.time()
+    git = git_info()
+    device = engine.pick_device(cfg.device)
+    print(f"vssl-bench git {git['sha']}{' (dirty)' if git['dirty'] else ''} | device {device_info(device)}")
+    print(OmegaConf.to_yaml(cfg, resolve=True))
+    check_config(cfg)
+    engine.setup_determinism(device)
+    seed = int(cfg.seed)
+
+    pre_index = data.load_set(cfg, cfg.dataset.pretrain_on)
+    from datasets.fingerprint import dataset_fingerprint
+
+    identity = pretrain_identity(cfg, dataset_fingerprint(pre_index))
+    engine.seed_everything(seed)
+    method = build_method(cfg.method.name, _plain(cfg.backbone.params) | {"name": cfg.backbone.name},
+                          num_classes=pre_index.num_classes, **_plain(cfg.method.params))
+    label = cfg.dataset.sets[cfg.dataset.pretrain_on].label
+    work_dir = Path(cfg.paths.runs) / (f"{cfg.method.name}__{cfg.backbone.name}__{label}__split{cfg.split}"
+                                       f"__seed{seed}__{config_hash(identity)[:8]}")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, work_dir / "config.yaml", resolve=True)
+
+    if cfg.pretrained:
+        ckpt = Path(cfg.pretrained)
+    elif cfg.stage in ("pretrain", "all"):
+        train, val = train_val_split(pre_index.train, float(cfg.pretrain.val_fraction), seed)
+        sampler = method.sampler()
+        shared = bool(getattr(method, "shared_augmentation", False))
+        train_ds = data.clip_dataset(cfg, train, sampler, True, seed, cfg.pretrain.on_corrupt, shared)
+        val_ds = data.clip_dataset(cfg, val, sampler, True, seed + 1, cfg.pretrain.on_corrupt, shared)
+        meta = {"method": cfg.method.name, "backbone": cfg.backbone.name, "num_classes": pre_index.num_classes,
+                "identity_hash": config_hash(identity), "git_sha": git["sha"]}
+        ckpt = pretrain(method, train_ds, val_ds, cfg, meta, work_dir, device)
+    else:
+        ckpt = work_dir / "final.pt"
+        if not ckpt.exists():
+            raise CheckpointError(f"stage=eval needs {ckpt}; run stage=pretrain first or pass pretrained=PATH")
+    ckpt_sha = load_pretrained(method, ckpt, cfg)
+    method.to(device)
+    print(f"checkpoint {ckpt} sha256 {ckpt_sha[:16]}")
+    if cfg.stage == "pretrain":
+        return []
+    return evaluate(method, cfg, ckpt_sha, git, device, t_start)
+
+
+def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float) -> list[Path]:
+    seed = int(cfg.seed)
+    chash = eval_config_hash(cfg)
+    written = []
+    for key in cfg.dataset.eval_on:
+        es = data.eval_set(cfg, key, seed)
+        base = {"method": cfg.method.name, "backbone": cfg.backbone.name, "dataset": es.label,
+                "split": int(cfg.split), "seed": seed}
+        todo = []
+        for proto in cfg.protocols:
+            path = Path(cfg.paths.records) / record_filename(base | {"protocol": proto})
+            if path.exists():
+                old = read_record(path)
+                if old["config_hash"] == chash and old["checkpoint_sha256"] == ckpt_sha:
+                    log.info("already done, kept: %s", path)
+                    print(f"[{es.label}] {proto}: already done ({path})")
+                    continue
+            todo.append(proto)
+        if not todo:
+            continue
+
+        def make(entries, sampler, train):
+            return data.clip_dataset(cfg, entries, sampler, train, seed, "error")
+
+        feats = {}
+        if {"linear", "retrieval"} & set(todo):
+            key_parts = {"checkpoint": ckpt_sha, "fingerprint": es.fingerprint, "split": int(cfg.split),
+                         "method": cfg.method.name, "preprocess": _plain(cfg.method.params)}
+            sampler = uniform_sampler(cfg, cfg.protocol.retrieval.clip_len)
+            cache = Path(cfg.paths.cache)
+            for part, entries in (("train", es.train), ("val", es.val), ("test", es.test)):
+                feats[part] = cached_features(method, make(entries, sampler, False), cfg, device,
+                                              key_parts | {"part": part}, cache)
+        for proto in todo:
+            t0 = time.time()
+            extra = {"n_train": len(es.train), "n_val": len(es.val), "n_test": len(es.test),
+                     "pretrain_data": cfg.dataset.sets[cfg.dataset.pretrain_on].label}
+            if proto == "linear":
+                metrics = linear_probe(*((feats[p]["pooled"], feats[p]["labels"]) for p in ("train", "val", "test")),
+                                       num_classes=es.index.num_classes, cfg=cfg.protocol.linear, seed=seed)
+                n_videos = len(feats["test"]["labels"])
+            elif proto == "retrieval":
+                gallery = torch.cat([feats["train"]["retrieval"], feats["val"]["retrieval"]])
+                g_labels = torch.cat([feats["train"]["labels"], feats["val"]["labels"]])
+                query, q_labels = feats["test"]["retrieval"], feats["test"]["labels"]
+                if len(gallery) != len(es.gallery) or len(query) != len(es.test):
+                    raise RuntimeError(f"retrieval counted {len(query)} queries / {len(gallery)} gallery videos; "
+                                       f"the split has {len(es.test)} / {len(es.gallery)}")
+                metrics = topk_retrieval(query, q_labels, gallery, g_labels, cfg.protocol.retrieval.ks,
+                                         int(cfg.protocol.retrieval.chunk))
+                n_videos = len(query)
+                extra["n_gallery"] = len(gallery)
+            else:
+                metrics = finetune(method, es, cfg, device, seed, make)
+                n_videos = len(es.test)
+            record = base | {
+                "protocol": proto, "metrics": metrics, "n_videos": n_videos,
+                "n_skipped": len(es.index.missing) + int(metrics.pop("train_skipped", 0)),
+                "git_sha": git["sha"], "git_dirty": git["dirty"], "config_hash": chash,
+                "dataset_fingerprint": es.fingerprint, "checkpoint_sha256": ckpt_sha,
+                "packages": package_versions(), "device": device_info(device),
+                "wall_time_s": round(time.time() - t0, 3), "timestamp": utc_now(), "extra": extra,
+            }
+            path = write_record(record, cfg.paths.records)
+            written.append(path)
+            shown = " ".join(f"{k}={v:.3f}" for k, v in metrics.items() if k.startswith(("top", "clip")))
+            print(f"[{es.label}] {proto}: {shown}  -> {path}")
+    print(f"done in {time.time() - t_start:.1f}s")
+    return written

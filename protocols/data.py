@@ -1,0 +1,84 @@
+"""From the Hydra config to split indices, transforms and datasets; generates missing embedded datasets."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from datasets.clips import ClipDataset
+from datasets.fingerprint import dataset_fingerprint
+from datasets.splits import SplitIndex, VideoEntry, load_split, train_val_split
+from datasets.transforms import ClipTransform
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalSet:
+    key: str  # the set's key in the config (ucf101 / hmdb51)
+    label: str  # what records call it: "embedded-ucf101", "ucf101", ...
+    index: SplitIndex
+    train: list[VideoEntry]  # official train minus validation
+    val: list[VideoEntry]
+    fingerprint: str
+
+    @property
+    def test(self) -> list[VideoEntry]:
+        return self.index.test
+
+    @property
+    def gallery(self) -> list[VideoEntry]:  # retrieval searches the whole official train list
+        return self.index.train
+
+
+def ensure_embedded(root: Path, layout: str, size: str, seed: int) -> Path:
+    """Generate an embedded dataset if it is not there yet. Written to a temporary sibling folder and renamed, so a
+    killed generation or two concurrent jobs never leave a half-written dataset behind."""
+    if root.exists():
+        return root
+    from datasets.synthetic import generate
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        log.info("generating embedded %s (%s, seed %d) into %s", layout, size, seed, root)
+        generate(tmp, layout, size, seed)
+        try:
+            os.rename(tmp, root)
+        except OSError:
+            if not root.exists():
+                raise  # another job won the race otherwise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def load_set(cfg, key: str) -> SplitIndex:
+    s = cfg.dataset.sets[key]
+    root = Path(s.root) if s.root else None
+    if s.synthetic:
+        ensure_embedded(root, s.layout, cfg.dataset.size, int(cfg.dataset.data_seed))
+    return load_split(s.layout, root, int(cfg.split), s.video_dir, s.split_dir, on_missing=cfg.pretrain.on_missing)
+
+
+def eval_set(cfg, key: str, seed: int) -> EvalSet:
+    index = load_set(cfg, key)
+    train, val = train_val_split(index.train, float(cfg.pretrain.val_fraction), seed)
+    return EvalSet(key, cfg.dataset.sets[key].label, index, train, val, dataset_fingerprint(index))
+
+
+def transform(cfg, train: bool) -> ClipTransform:
+    i = cfg.input
+    return ClipTransform(train, resize=tuple(i.resize), crop=int(i.crop), flip=bool(i.flip),
+                         jitter=tuple(i.jitter) if i.jitter else None, jitter_p=float(i.jitter_p),
+                         mean=tuple(i.mean) if i.mean else None, std=tuple(i.std) if i.std else None)
+
+
+def clip_dataset(cfg, entries, sampler, train: bool, seed: int, on_corrupt: str = "error",
+                 shared_params: bool = False) -> ClipDataset:
+    return ClipDataset(entries, sampler, transform(cfg, train), seed=seed, on_corrupt=on_corrupt,
+                       shared_params=shared_params)

@@ -1,0 +1,94 @@
+"""Shared training plumbing: device, seeding, deterministic loaders, optimiser and schedule, mixed precision."""
+from __future__ import annotations
+
+import contextlib
+import random
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from datasets.clips import ClipDataset, collate_clips
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={name} was asked for but CUDA is not available; use device=cpu or device=auto")
+    return dev
+
+
+def seed_everything(*parts: int) -> None:
+    """Seed python, numpy and torch from a tuple such as (seed, epoch): a resumed run replays the same randomness."""
+    s = int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+    random.seed(s)
+    np.random.seed(s)
+    torch.manual_seed(s)
+
+
+def setup_determinism(device: torch.device) -> None:
+    torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA; plain fp32 on CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    out = {}
+    for k, v in batch.items():
+        if torch.is_tensor(v):
+            v = v.to(device, non_blocking=True)
+            if k == "clips" and device.type == "cuda" and v.ndim == 5:
+                v = v.contiguous(memory_format=torch.channels_last_3d)
+        out[k] = v
+    return out
+
+
+def make_loader(dataset: ClipDataset, batch_size: int, shuffle: bool, seed: int, epoch: int, workers: int,
+                device: torch.device) -> DataLoader:
+    """One epoch's loader. The order is a function of (seed, epoch), items of (seed, epoch, index): deterministic
+    whatever the number of workers, so a run resumed at an epoch boundary replays exactly. Never drops the last
+    partial batch."""
+    dataset.set_epoch(epoch)
+    order = None
+    if shuffle:
+        g = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch, 7]).generate_state(1)[0]))
+        order = torch.randperm(len(dataset), generator=g).tolist()
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=order,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=collate_clips,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+        prefetch_factor=4 if workers > 0 else None,
+        drop_last=False,
+    )
+
+
+def make_optimizer(params_or_model, lr: float, momentum: float, weight_decay: float):
+    """SGD with momentum via timm's factory (no weight decay on biases and norm layers; foreach kernels)."""
+    from timm.optim import create_optimizer_v2
+
+    return create_optimizer_v2(params_or_model, opt="sgd", lr=lr, momentum=momentum, weight_decay=weight_decay,
+                               foreach=True)
+
+
+def make_scheduler(optimizer, epochs: int, warmup_epochs: int, lr: float):
+    """Cosine schedule with linear warm-up (timm), stepped once per epoch with the epoch number."""
+    from timm.scheduler import CosineLRScheduler
+
+    return CosineLRScheduler(optimizer, t_initial=max(1, epochs), lr_min=lr * 1e-2, warmup_t=warmup_epochs,
+                             warmup_lr_init=lr * 1e-2 if warmup_epochs else lr, warmup_prefix=True, t_in_epochs=True)

@@ -1,0 +1,81 @@
+"""Frozen-encoder feature extraction for the linear probe and retrieval, cached on disk.
+
+One pass over N uniformly spaced centre-cropped clips per video gives both features: the globally average-pooled
+conv5 vector of every clip (linear probe) and the locally pooled, flattened conv5 map averaged over the clips
+(retrieval). The encoder runs in eval mode under no_grad, so its BatchNorm statistics never move.
+
+The cache key covers the checkpoint's sha256, the dataset fingerprint, the exact video list, the transform, the clip
+geometry, the pooling and the method's evaluation-time input transform: a new checkpoint never reuses stale
+features (a bug of the VCOP-lineage retrieval script).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from datasets.samplers import UniformClips
+from protocols import engine
+from protocols.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def cache_key(**parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+@torch.no_grad()
+def extract(method, dataset, batch_size: int, workers: int, device, pool: str = "max") -> dict:
+    """Features of every video of ``dataset`` (a ClipDataset with a UniformClips sampler and eval transform)."""
+    encoder = method.encoder
+    was_training = method.training
+    method.eval()
+    pooled, retr, labels = [], [], []
+    loader = engine.make_loader(dataset, batch_size, False, 0, 0, workers, device)
+    for batch in tqdm(loader, desc="features", leave=False, disable=None):
+        if batch["clips"] is None or batch["n_skipped"]:
+            raise RuntimeError("evaluation videos must never be skipped")
+        clips = batch["clips"].to(device, non_blocking=True)  # [B, N, C, T, H, W]
+        b, n = clips.shape[:2]
+        x = encoder.fit_time(method.preprocess(clips.flatten(0, 1)))
+        with engine.autocast(device):
+            fmap = encoder.forward_features(x)
+        fmap = fmap.float()
+        pooled.append(fmap.mean(dim=(2, 3, 4)).view(b, n, -1).cpu())
+        retr.append(encoder.retrieval_pool(fmap, pool).view(b, n, -1).mean(1).cpu())
+        labels.append(batch["label"])
+    method.train(was_training)
+    out = {"pooled": torch.cat(pooled), "retrieval": torch.cat(retr), "labels": torch.cat(labels)}
+    if len(out["labels"]) != len(dataset):
+        raise RuntimeError(f"extracted {len(out['labels'])} videos, expected {len(dataset)}")
+    return out
+
+
+def cached_features(method, dataset, cfg, device, key_parts: dict, cache_dir: Path) -> dict:
+    sampler = dataset.sampler
+    key = cache_key(
+        videos=[e.relpath for e in dataset.entries], transform=OmegaConf.to_container(cfg.input, resolve=True),
+        clips=sampler.num_clips, clip_len=sampler.clip_len, pool=cfg.protocol.retrieval.pool, **key_parts,
+    )
+    path = Path(cache_dir) / f"features-{key}.pt"
+    if path.exists():
+        try:
+            feats = load_checkpoint(path)
+            log.info("features from cache %s", path)
+            return feats
+        except CheckpointError as e:
+            log.warning("ignoring a bad feature cache file (%s); extracting again", e)
+    feats = extract(method, dataset, int(cfg.eval.batch_size), int(cfg.eval.num_workers), device,
+                    cfg.protocol.retrieval.pool)
+    save_checkpoint(path, feats)
+    return feats
+
+
+def uniform_sampler(cfg, clip_len: int) -> UniformClips:
+    return UniformClips(int(cfg.eval.clips_per_video), int(clip_len))

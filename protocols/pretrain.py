@@ -1,0 +1,171 @@
+"""Pretraining: one plain, auditable loop.
+
+- SGD with momentum (per-method defaults from the method config), cosine schedule with warm-up (timm).
+- Deterministic: data order and augmentation are functions of (seed, epoch, index); the torch RNG is re-seeded from
+  (seed, epoch) at the start of every epoch, so a run resumed from an epoch checkpoint is bit-identical on CPU.
+- A checkpoint is written atomically after every epoch with a sha256 sidecar; a rerun of the same command resumes
+  from the newest checkpoint whose hash verifies (a truncated one is ignored).
+- The validation split's pretext loss and accuracy go to ``pretrain_log.csv`` every epoch.
+- A NaN or inf loss stops the run with a clear error; the last good checkpoint stays.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from methods.base import PretextMethod
+from protocols import engine
+from protocols.checkpoint import latest_good_checkpoint, load_checkpoint, load_state_strict, save_checkpoint
+
+log = logging.getLogger(__name__)
+FORMAT = "vssl-bench/1"
+LOG_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "n_skipped", "n_short", "clips_per_s"]
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+def checkpoint_payload(method: PretextMethod, meta: dict, epoch: int, optimizer=None) -> dict:
+    payload = dict(meta)
+    payload.update(format=FORMAT, epoch=int(epoch), state_dict=method.state_dict())
+    if optimizer is not None:
+        payload["optimizer"] = optimizer.state_dict()
+    return payload
+
+
+def _write_log(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
+    w.writeheader()
+    w.writerows(rows)
+    tmp = path.with_suffix(".csv.tmp")
+    tmp.write_text(buf.getvalue())
+    os.replace(tmp, path)
+
+
+def _read_log(path: Path, upto_epoch: int) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [r for r in csv.DictReader(f) if int(r["epoch"]) <= upto_epoch]
+
+
+@torch.no_grad()
+def evaluate_pretext(method: PretextMethod, loader, device) -> tuple[float, float]:
+    """Mean pretext loss and accuracy on a loader, the method in eval mode (graph augmentation off)."""
+    method.eval()
+    tot_loss = tot_acc = n = 0.0
+    for batch in loader:
+        if batch["clips"] is None:
+            continue
+        batch = engine.to_device(batch, device)
+        with engine.autocast(device):
+            out = method(batch)
+        b = batch["clips"].shape[0]
+        tot_loss += float(out.loss) * b
+        tot_acc += float(out.accuracy) * b
+        n += b
+    return (tot_loss / n, tot_acc / n) if n else (float("nan"), float("nan"))
+
+
+def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_dir: Path, device) -> Path:
+    """Train ``method`` and return the final checkpoint path (``work_dir/final.pt``)."""
+    ckpt_dir = work_dir / "checkpoints"
+    final = work_dir / "final.pt"
+    if final.exists() and latest_good_checkpoint(work_dir, "final.pt"):
+        log.info("pretraining already finished: %s", final)
+        return final
+    method.to(device)
+    if device.type == "cuda":
+        method.to(memory_format=torch.channels_last_3d)
+    p, opt_cfg = cfg.pretrain, cfg.method.optim
+    epochs, seed = int(p.epochs), int(cfg.seed)
+
+    if not method.pretrains:  # `random`: the checkpoint is the seeded initialisation
+        save_checkpoint(final, checkpoint_payload(method, meta, 0))
+        return final
+
+    optimizer = engine.make_optimizer(method, float(opt_cfg.lr), float(opt_cfg.momentum), float(opt_cfg.weight_decay))
+    scheduler = engine.make_scheduler(optimizer, epochs, int(p.warmup_epochs), float(opt_cfg.lr))
+    start = 0
+    resume = latest_good_checkpoint(ckpt_dir)
+    if resume is not None:
+        state = load_checkpoint(resume)
+        load_state_strict(method, state["state_dict"], f"{resume} (resuming {meta['method']})")
+        optimizer.load_state_dict(state["optimizer"])
+        start = int(state["epoch"]) + 1
+        log.info("resuming from %s (epoch %d done)", resume, start - 1)
+    log_path = work_dir / "pretrain_log.csv"
+    rows = _read_log(log_path, start - 1)
+
+    val_loader = engine.make_loader(val_set, int(p.batch_size), False, seed, 0, int(p.num_workers), device)
+    for epoch in range(start, epochs):
+        engine.seed_everything(seed, epoch)
+        scheduler.step(epoch)
+        method.train()
+        loader = engine.make_loader(train_set, int(p.batch_size), True, seed, epoch, int(p.num_workers), device)
+        total = len(loader) if p.max_steps_per_epoch is None else min(len(loader), int(p.max_steps_per_epoch))
+        bar = tqdm(total=total, desc=f"pretrain {meta['method']} epoch {epoch + 1}/{epochs}", leave=False,
+                   dynamic_ncols=True, disable=None)
+        sums = {"loss": 0.0, "acc": 0.0, "n": 0, "skipped": 0, "short": 0, "clips": 0}
+        t0 = time.perf_counter()
+        for step, batch in enumerate(loader):
+            if step >= total:
+                break
+            sums["skipped"] += batch["n_skipped"]
+            if batch["clips"] is None:
+                bar.update(1)
+                continue
+            sums["short"] += batch["n_short"]
+            batch = engine.to_device(batch, device)
+            with engine.autocast(device):
+                out = method(batch)
+            loss = out.loss
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"non-finite pretraining loss ({float(loss)}) at epoch {epoch + 1}, step {step + 1} of "
+                    f"{meta['method']}; the last good checkpoint in {ckpt_dir} is kept. Lower method.optim.lr "
+                    "or check the input data."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            b = batch["clips"].shape[0]
+            sums["loss"] += float(loss.detach()) * b
+            sums["acc"] += float(out.accuracy) * b
+            sums["n"] += b
+            sums["clips"] += b * batch["clips"].shape[1]
+            rate = sums["clips"] / max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.3f}", acc=f"{sums['acc'] / sums['n']:.3f}",
+                            clips_s=f"{rate:.1f}")
+            bar.update(1)
+        bar.close()
+        if sums["n"] == 0:
+            raise RuntimeError(f"epoch {epoch + 1}: every training video was skipped; see the warnings above")
+        engine.seed_everything(seed, epoch, 1)  # the validation pass draws its own shuffles and graph views
+        val_loss, val_acc = evaluate_pretext(method, val_loader, device) if len(val_set) else (math.nan, math.nan)
+        row = {
+            "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": sums["loss"] / sums["n"],
+            "train_acc": sums["acc"] / sums["n"], "val_loss": val_loss, "val_acc": val_acc,
+            "n_skipped": sums["skipped"], "n_short": sums["short"],
+            "clips_per_s": sums["clips"] / max(time.perf_counter() - t0, 1e-9),
+        }
+        rows.append(row)
+        _write_log(log_path, rows)  # before the checkpoint: a resume re-reads only the rows up to its epoch
+        save_checkpoint(ckpt_dir / f"epoch_{epoch:04d}.pt", checkpoint_payload(method, meta, epoch, optimizer))
+        for old in sorted(ckpt_dir.glob("epoch_*.pt"))[:-2]:  # keep the newest two
+            old.unlink(missing_ok=True)
+            Path(f"{old}.sha256").unlink(missing_ok=True)
+        log.info("epoch %d/%d: train loss %.4f acc %.3f | val loss %.4f acc %.3f | %.1f clips/s",
+                 epoch + 1, epochs, row["train_loss"], row["train_acc"], val_loss, val_acc, row["clips_per_s"])
+    save_checkpoint(final, checkpoint_payload(method, meta, epochs - 1))
+    return final
