@@ -79,9 +79,10 @@ class ClipTransform:
         x = x[..., params.top:params.top + self.crop, params.left:params.left + self.crop]
         if params.flip:
             x = x.flip(-1)
-        for name, factor in params.jitter:  # uint8 in, uint8 out: same as torchvision ColorJitter on frames
+        x = x.float().div_(255.0)  # after the crop: fewer pixels to convert
+        for name, factor in params.jitter:  # on [0, 1] floats, clamped, as torchvision's ColorJitter
             x = getattr(F, f"adjust_{name}")(x, factor)
-        x = x.permute(1, 0, 2, 3).float().div_(255.0)  # C T H W
+        x = x.permute(1, 0, 2, 3)  # C T H W
         if self.mean is not None:
             x = (x - self.mean) / self.std
         return x.contiguous()

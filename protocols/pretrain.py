@@ -132,7 +132,7 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
             loss = out.loss
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
-                    f"non-finite pretraining loss ({float(loss)}) at epoch {epoch + 1}, step {step + 1} of "
+                    f"non-finite pretraining loss ({float(loss.detach())}) at epoch {epoch + 1}, step {step + 1} of "
                     f"{meta['method']}; the last good checkpoint in {ckpt_dir} is kept. Lower method.optim.lr "
                     "or check the input data."
                 )

@@ -1,0 +1,50 @@
+"""Each pretext task learns on the tiny embedded dataset (real decoded videos, the real data pipeline): its training
+accuracy over the last steps rises well above chance within a fixed number of steps (a step-count test, not a timed
+one)."""
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from datasets.clips import ClipDataset, collate_clips
+from datasets.splits import load_split
+from datasets.transforms import ClipTransform
+from methods.registry import build_method
+
+# method, params, steps, chance, required mean accuracy over the last 20 steps.
+# The order tasks (vcop, tcgl's ASOP, sorder, opn) are not here: on the embedded data they stayed at chance within a
+# test-sized budget (BENCHMARKS.md, "Pretext learnability"); tests/methods/test_pretext_learning.py shows each of them
+# learning on synthetic clips whose order is visible in every frame.
+CASES = [
+    ("speednet", {"clip_len": 8}, 160, 1 / 2, 0.65),
+    ("supervised", {"clip_len": 16}, 160, 1 / 8, 0.40),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,params,steps,chance,required", CASES, ids=[c[0] for c in CASES])
+def test_pretext_accuracy_rises_above_chance_on_embedded_data(tiny_data, name, params, steps, chance, required):
+    torch.manual_seed(0)
+    index = load_split("ucf101", tiny_data / "embedded" / "ucf101-tiny-seed0")
+    method = build_method(name, "tiny", num_classes=index.num_classes, **params)
+    transform = ClipTransform(True, resize=(32, 32), crop=28, jitter=None)
+    ds = ClipDataset(index.train + index.test, method.sampler(), transform, seed=0,
+                     shared_params=getattr(method, "shared_augmentation", False))
+    opt = torch.optim.Adam(method.parameters(), lr=2e-3)
+    accs, epoch = [], 0
+    method.train()
+    while len(accs) < steps:
+        ds.set_epoch(epoch)
+        loader = DataLoader(ds, batch_size=16, shuffle=True, collate_fn=collate_clips,
+                            generator=torch.Generator().manual_seed(epoch))
+        for batch in loader:
+            out = method(batch)
+            opt.zero_grad()
+            out.loss.backward()
+            opt.step()
+            accs.append(float(out.accuracy))
+            if len(accs) == steps:
+                break
+        epoch += 1
+    final = sum(accs[-20:]) / 20
+    print(f"{name}: first 20 steps {sum(accs[:20]) / 20:.3f}, last 20 steps {final:.3f} (chance {chance:.3f})")
+    assert final >= required > chance + 0.1

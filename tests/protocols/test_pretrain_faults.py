@@ -1,0 +1,40 @@
+"""Pretraining stops on a non-finite loss and keeps the last good checkpoint."""
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import compose_cfg, smoke_overrides
+from methods.registry import register
+from methods.vcop import VCOP
+from protocols.app import run
+from protocols.checkpoint import latest_good_checkpoint
+from protocols.pretrain import NonFiniteLossError
+
+
+@register("test_nan_in_epoch_2")
+class NanInSecondEpoch(VCOP):
+    """VCOP whose loss turns NaN after the first few training steps (a diverging run)."""
+
+    steps = 0
+
+    def forward(self, batch):
+        out = super().forward(batch)
+        if self.training:
+            NanInSecondEpoch.steps += 1
+            if NanInSecondEpoch.steps > 4:  # tiny data: 4 steps of 8 clips make one epoch
+                out.loss = out.loss * float("nan")
+        return out
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tiny_data, tmp_path):
+    cfg = compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=vcop", "pretrain.epochs=3", "stage=pretrain"))
+    cfg.method.name = "test_nan_in_epoch_2"
+    NanInSecondEpoch.steps = 0
+    with pytest.raises(NonFiniteLossError, match=r"non-finite pretraining loss \(nan\) at epoch 2.*last good"):
+        run(cfg)
+    work = next((tmp_path / "runs").glob("test_nan_in_epoch_2__*"))
+    good = latest_good_checkpoint(work / "checkpoints")
+    assert good is not None and good.name == "epoch_0000.pt"
+    assert not (work / "final.pt").exists()
+    state = torch.load(good, weights_only=True)
+    assert all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())
