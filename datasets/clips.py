@@ -73,8 +73,7 @@ class ClipDataset(Dataset):
             return None
         unique = picked.unique
         frames = self.decoder.read(entry.path, unique)
-        pos = {int(f): i for i, f in enumerate(unique)}
-        return picked, frames, pos
+        return picked, frames, unique
 
     def __getitem__(self, index: int):
         entry = self.entries[index]
@@ -88,12 +87,13 @@ class ClipDataset(Dataset):
             return None
         if loaded is None:  # short video under the sampler's skip policy
             return None
-        picked, frames, pos = loaded
+        picked, frames, unique = loaded
         shared = self.transform.draw(rng) if self.shared_params else None
         clips = []
         for idx in picked.clips:
             params = shared if shared is not None else self.transform.draw(rng)
-            clips.append(self.transform(frames[[pos[int(f)] for f in idx]], params=params))
+            rows = torch.from_numpy(np.searchsorted(unique, idx))  # position of each frame in the decoded set
+            clips.append(self.transform(frames.index_select(0, rows), params=params))
         return {
             "clips": torch.stack(clips),
             "meta": torch.from_numpy(picked.meta),

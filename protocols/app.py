@@ -167,7 +167,7 @@ def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float) -> l
                      "pretrain_data": cfg.dataset.sets[cfg.dataset.pretrain_on].label}
             if proto == "linear":
                 metrics = linear_probe(*((feats[p]["pooled"], feats[p]["labels"]) for p in ("train", "val", "test")),
-                                       num_classes=es.index.num_classes, cfg=cfg.protocol.linear, seed=seed)
+                                       num_classes=es.index.num_classes, cfg=cfg.protocol.linear, seed=seed, device=device)
                 n_videos = len(feats["test"]["labels"])
             elif proto == "retrieval":
                 gallery = torch.cat([feats["train"]["retrieval"], feats["val"]["retrieval"]])

@@ -21,9 +21,10 @@ def video_probs(clf: torch.nn.Linear, feats: torch.Tensor) -> torch.Tensor:
     return F.softmax(clf(feats), dim=-1).mean(1)
 
 
-def linear_probe(train: tuple, val: tuple, test: tuple, num_classes: int, cfg, seed: int) -> dict[str, float]:
+def linear_probe(train: tuple, val: tuple, test: tuple, num_classes: int, cfg, seed: int,
+                 device: torch.device | str = "cpu") -> dict[str, float]:
     """``train``/``val``/``test`` are (features [N, n_clips, D], labels [N]). Returns the test metrics."""
-    (xtr, ytr), (xva, yva), (xte, yte) = train, val, test
+    (xtr, ytr), (xva, yva), (xte, yte) = ((x.to(device), y.to(device)) for x, y in (train, val, test))
     mean, std = xtr.flatten(0, 1).mean(0), xtr.flatten(0, 1).std(0) + 1e-6
     xtr, xva, xte = ((x - mean) / std for x in (xtr, xva, xte))
     n_clips = xtr.shape[1]
@@ -33,11 +34,12 @@ def linear_probe(train: tuple, val: tuple, test: tuple, num_classes: int, cfg, s
         g = torch.Generator().manual_seed(seed)
         clf = torch.nn.Linear(xtr.shape[-1], num_classes)
         torch.nn.init.normal_(clf.weight, std=0.01, generator=g)
+        clf.to(device)
         torch.nn.init.zeros_(clf.bias)
         opt = torch.optim.SGD(clf.parameters(), lr=float(cfg.lr), momentum=float(cfg.momentum), weight_decay=float(wd))
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, int(cfg.epochs))
         for epoch in range(int(cfg.epochs)):
-            order = torch.randperm(len(clip_x), generator=g)
+            order = torch.randperm(len(clip_x), generator=g).to(device)
             for i in range(0, len(order), int(cfg.batch_size)):  # every example, no drop_last
                 idx = order[i:i + int(cfg.batch_size)]
                 loss = F.cross_entropy(clf(clip_x[idx]), clip_y[idx])
@@ -50,7 +52,7 @@ def linear_probe(train: tuple, val: tuple, test: tuple, num_classes: int, cfg, s
                     acc = topk_correct(video_probs(clf, xva), yva, 1) if len(yva) else 0.0
                 if acc > best[0]:
                     best = (acc, (float(wd), epoch + 1), {k: v.clone() for k, v in clf.state_dict().items()})
-    clf = torch.nn.Linear(xtr.shape[-1], num_classes)
+    clf = torch.nn.Linear(xtr.shape[-1], num_classes).to(device)
     clf.load_state_dict(best[2])
     with torch.no_grad():
         clip_logits = clf(xte.flatten(0, 1))

@@ -17,14 +17,22 @@ def frame_pattern(n: int, h: int = 32, w: int = 48, seed: int = 0) -> np.ndarray
     return frames
 
 
-def write_video(path: Path, frames: np.ndarray, fps: int = 25, codec: str = "mpeg4") -> Path:
+def write_video(path: Path, frames: np.ndarray, fps: int = 25, codec: str = "mpeg4", gop: int | None = None,
+                pts: list[int] | None = None) -> Path:
+    """``gop``: keyframe interval (the codec's default otherwise); ``pts``: frame timestamps in 1/fps units (default
+    0, 1, 2, ...; gaps make a variable-frame-rate file where the container allows it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         stream.options = {"qscale": "2"} if codec == "mpeg4" else {}
-        for f in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+        if gop is not None:
+            stream.codec_context.gop_size = gop
+        for i, f in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(f, format="rgb24")
+            if pts is not None:
+                frame.pts = pts[i]
+            for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)

@@ -454,3 +454,16 @@ def test_spec_validation():
         dataclasses.replace(TINY, ucf_classes=len(UCF_MOTIONS) + 1)
     with pytest.raises(ValueError):
         syn.generate("/nonexistent/never", "kinetics", "tiny", 0)
+
+
+def test_class_names_select_classes_from_the_catalogue(tmp_path):
+    import dataclasses
+
+    from datasets.splits import load_split
+    from datasets.synthetic import SIZES, generate
+
+    spec = dataclasses.replace(SIZES["tiny"], ucf_classes=2, ucf_names=("Shrink", "Grow"))
+    root = generate(tmp_path / "u", "ucf101", spec, 0)
+    assert load_split("ucf101", root).classes == ["Shrink", "Grow"]
+    with pytest.raises(ValueError, match="distinct names of the catalogue"):
+        dataclasses.replace(SIZES["tiny"], ucf_classes=2, ucf_names=("Shrink", "Jump"))
