@@ -67,23 +67,34 @@ def _metrics(work):
     return {p.name: json.loads(p.read_text())["metrics"] for p in (work / "records").glob("*.json")}
 
 
+def _kill_when(cmd, ready, timeout=240):
+    """Start ``cmd``, SIGKILL it as soon as ``ready()`` is true; fails if the run ends first."""
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and not ready() and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 @pytest.mark.slow
-def test_sigkill_during_pretraining_then_rerun_is_bit_identical(tiny_data, tmp_path):
+def test_sigkill_in_pretraining_and_in_evaluation_then_rerun_is_bit_identical(tiny_data, tmp_path):
     args = ["method=vcop", "pretrain.epochs=4", "protocols=[linear,retrieval]"]
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     r = cli(*smoke_overrides(tiny_data, ref, *args), f"hydra.run.dir={ref}/h")
     assert r.returncode == 0, r.stderr[-2000:]
     cmd = [*RUN, *smoke_overrides(tiny_data, killed, *args), f"hydra.run.dir={killed}/h"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while time.time() < deadline and not list(killed.glob("runs/*/checkpoints/epoch_0001.pt.sha256")):
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    # 1. killed in the middle of pretraining, after the second epoch's checkpoint
+    _kill_when(cmd, lambda: bool(list(killed.glob("runs/*/checkpoints/epoch_0001.pt.sha256"))))
+    assert not list(killed.glob("runs/*/final.pt"))
+    # 2. the rerun resumes, and is killed again during evaluation, once the first record is written
+    _kill_when(cmd, lambda: bool(list(killed.glob("records/*.json"))))
+    assert 1 <= len(list(killed.glob("records/*.json"))) < 4
+    # 3. the last rerun completes what is missing
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "resuming from" in r.stderr + r.stdout
+    assert "already done" in r.stdout
     assert _final_state(ref) == _final_state(killed)
     assert _metrics(ref) == _metrics(killed) and len(_metrics(ref)) == 4
 
