@@ -17,12 +17,13 @@ import logging
 import os
 import pickle
 import re
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from results.atomic import atomic_write
 from torch import nn
 
 log = logging.getLogger(__name__)
@@ -50,40 +51,6 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not supported on some platforms / file systems
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write via ``write(fileobj)`` to a temp file in ``path``'s folder, fsync, rename over ``path``.
-
-    On any failure the temp file is removed and ``path`` is untouched.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
 
 
 def _check_payload(obj: Any, where: str = "payload") -> None:
@@ -122,9 +89,9 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     _check_payload(payload)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda f: torch.save(payload, f))
+    atomic_write(path, lambda f: torch.save(payload, f))
     digest = file_sha256(path)
-    _atomic_write(sidecar_path(path), lambda f: f.write(f"{digest}  {path.name}\n".encode()))
+    atomic_write(sidecar_path(path), lambda f: f.write(f"{digest}  {path.name}\n".encode()))
     return path
 
 

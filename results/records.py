@@ -10,10 +10,11 @@ import logging
 import math
 import os
 import re
-import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from results.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -126,19 +127,6 @@ def record_filename(record: dict) -> str:
             f"__seed{r['seed']}.json")
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_record(record: dict, out_dir: str | os.PathLike = DEFAULT_DIR) -> Path:
     """Validate ``record`` and write it atomically to ``out_dir/<record_filename>``; return that path.
 
@@ -150,26 +138,12 @@ def write_record(record: dict, out_dir: str | os.PathLike = DEFAULT_DIR) -> Path
     text = json.dumps(record, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n"
     out_dir = Path(out_dir)
     final = out_dir / record_filename(record)
-    tmp = None
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{final.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-        tmp = None
-        _fsync_dir(out_dir)
+        atomic_write(final, lambda f: f.write(text.encode("utf-8")))
     except OSError as e:
         raise RecordWriteError(f"could not write result record {final}: {e}; check that {out_dir} is writable "
                                f"and has free space (no partial file was left)") from e
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
     return final
 
 

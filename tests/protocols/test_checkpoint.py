@@ -89,7 +89,7 @@ def test_failed_save_keeps_previous_checkpoint_and_leaves_no_temp(tmp_path, monk
 
 def test_crash_between_checkpoint_and_sidecar_is_not_good(tmp_path, monkeypatch):
     path = save_checkpoint(tmp_path / "epoch_1.pt", _payload(epoch=1))
-    real = ckpt._atomic_write
+    real = ckpt.atomic_write
     calls = []
 
     def crash_on_sidecar(target, write):
@@ -98,7 +98,7 @@ def test_crash_between_checkpoint_and_sidecar_is_not_good(tmp_path, monkeypatch)
             raise KeyboardInterrupt("simulated crash")  # the process dies after os.replace of the checkpoint
         real(target, write)
 
-    monkeypatch.setattr(ckpt, "_atomic_write", crash_on_sidecar)
+    monkeypatch.setattr(ckpt, "atomic_write", crash_on_sidecar)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(path, _payload(epoch=2))
     assert [p.name for p in calls] == ["epoch_1.pt", "epoch_1.pt.sha256"]  # checkpoint first, sidecar after

@@ -1,7 +1,6 @@
 """Pretraining stops on a non-finite loss and keeps the last good checkpoint."""
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from conftest import compose_cfg, smoke_overrides
 from methods.registry import register

@@ -6,6 +6,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import tempfile
 
 import pytest
 
@@ -188,9 +189,9 @@ def test_write_failure_is_clear_and_leaves_nothing(tmp_path, monkeypatch, failin
                 self.f.flush()
                 boom()
 
-        monkeypatch.setattr(records.os, "fdopen", lambda *a, **k: HalfWriter(real_fdopen(*a, **k)))
+        monkeypatch.setattr(os, "fdopen", lambda *a, **k: HalfWriter(real_fdopen(*a, **k)))
     else:
-        monkeypatch.setattr(records.os, failing, boom)
+        monkeypatch.setattr(os, failing, boom)
     with pytest.raises(RecordWriteError) as err:
         write_record(_record(metrics={"top1": 0.9}), tmp_path)
     msg = str(err.value)
@@ -204,7 +205,7 @@ def test_unwritable_folder(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path))
 
-    monkeypatch.setattr(records.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
     with pytest.raises(RecordWriteError, match="Permission denied.*writable"):
         write_record(_record(), tmp_path / "runs")
     monkeypatch.undo()
