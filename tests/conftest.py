@@ -27,9 +27,6 @@ def hmdb_root(tmp_path):
     return make_hmdb_root(tmp_path / "hmdb")
 
 
-REPO = Path(__file__).resolve().parents[1]
-
-
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """Both embedded layouts at size `tiny`, generated once per test session (the `data` folder of preset=smoke)."""
@@ -39,15 +36,3 @@ def tiny_data(tmp_path_factory):
     for layout in ("ucf101", "hmdb51"):
         generate(root / "embedded" / f"{layout}-tiny-seed0", layout, "tiny", 0)
     return root
-
-
-def compose_cfg(*overrides):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(REPO / "protocols" / "conf"), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
-
-
-def smoke_overrides(data: Path, work: Path, *extra) -> list[str]:
-    return ["preset=smoke", f"paths.data={data}", f"paths.runs={work}/runs", f"paths.cache={work}/cache",
-            f"paths.records={work}/records", *extra]

@@ -2,15 +2,14 @@
 import pytest
 import torch
 
-from conftest import compose_cfg, smoke_overrides
-from methods.registry import register
+from helpers import compose_cfg, smoke_overrides
+from methods import registry
 from methods.vcop import VCOP
 from protocols.app import run
 from protocols.checkpoint import latest_good_checkpoint
 from protocols.pretrain import NonFiniteLossError
 
 
-@register("test_nan_in_epoch_2")
 class NanInSecondEpoch(VCOP):
     """VCOP whose loss turns NaN after the first few training steps (a diverging run)."""
 
@@ -25,7 +24,9 @@ class NanInSecondEpoch(VCOP):
         return out
 
 
-def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tiny_data, tmp_path):
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # registered for this test only
+    registry.register("test_nan_in_epoch_2")(NanInSecondEpoch)
     cfg = compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=vcop", "pretrain.epochs=3", "stage=pretrain"))
     cfg.method.name = "test_nan_in_epoch_2"
     NanInSecondEpoch.steps = 0

@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from conftest import REPO, compose_cfg, smoke_overrides
+from helpers import REPO, compose_cfg, smoke_overrides
 from protocols.app import run
 from protocols.checkpoint import CheckpointError
 from results.records import load_records
