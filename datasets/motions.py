@@ -184,15 +184,20 @@ def _saw(t, p):
 
 
 # ---------------------------------------------------------------------------------------------- catalogues
-def _ucf_catalogue() -> list[Motion]:
-    out: list[Motion] = []
+class _Catalogue(list):
+    """An ordered list of motions with helpers to add one, or a motion and its time reversal."""
 
-    def add(m: Motion) -> Motion:
-        out.append(m)
+    def add(self, m: Motion) -> Motion:
+        self.append(m)
         return m
 
-    def pair(name, desc, fn, rname, rdesc):
-        add(reverse(add(Motion(name, desc, fn)), rname, rdesc))
+    def pair(self, name, desc, fn, rname, rdesc) -> None:
+        self.add(reverse(self.add(Motion(name, desc, fn)), rname, rdesc))
+
+
+def _ucf_catalogue() -> list[Motion]:
+    out = _Catalogue()
+    add, pair = out.add, out.pair
 
     # the 12 classes of `small` (the first 8 are `tiny`): 6 time-reversal pairs
     pair("TranslateLeft", "constant-speed translation to the left", _move("Left", lambda t: t),
@@ -246,18 +251,12 @@ def _ucf_catalogue() -> list[Motion]:
         for b in DIAGONAL:
             pair(f"{a}Then{b}", f"half the time {a}, then {b}", _legs(a, b),
                  f"{OPPOSITE[b]}Then{OPPOSITE[a]}", f"half the time {OPPOSITE[b]}, then {OPPOSITE[a]}")
-    return out
+    return list(out)
 
 
 def _hmdb_catalogue() -> list[Motion]:
-    out: list[Motion] = []
-
-    def add(m: Motion) -> Motion:
-        out.append(m)
-        return m
-
-    def pair(name, desc, fn, rname, rdesc):
-        add(reverse(add(Motion(name, desc, fn)), rname, rdesc))
+    out = _Catalogue()
+    add, pair = out.add, out.pair
 
     s = _snake
     # the 10 classes of `small` (the first 6 are `tiny`): 5 time-reversal pairs
@@ -302,7 +301,7 @@ def _hmdb_catalogue() -> list[Motion]:
                              0.0, 0.0)))
     pair("square_cw", "square path right, down, left, up (clockwise)", _legs("Right", "Down", "Left", "Up"),
          "square_ccw", "square path down, right, up, left (counter-clockwise)")
-    return out
+    return list(out)
 
 
 UCF_MOTIONS: list[Motion] = _ucf_catalogue()
