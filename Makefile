@@ -9,7 +9,7 @@ STAMP := $(VENV)/.vssl-installed
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# torch first, pinned: it comes from local disk in about a minute (no GPU wheels are downloaded for tests).
+	# torch first, pinned: pip takes it from local disk in about a minute; nothing is downloaded at run time.
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
