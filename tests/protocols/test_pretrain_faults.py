@@ -25,6 +25,7 @@ class NanInSecondEpoch(VCOP):
 
 
 def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
+    registry.available_methods()  # discover the real methods before the snapshot
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # registered for this test only
     registry.register("test_nan_in_epoch_2")(NanInSecondEpoch)
     cfg = compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=vcop", "pretrain.epochs=3", "stage=pretrain"))
