@@ -9,7 +9,6 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from datasets.splits import train_val_split
 from methods.registry import build_method
 from protocols import data, engine
 from protocols.checkpoint import CheckpointError, file_sha256, load_checkpoint, load_state_strict
@@ -92,29 +91,25 @@ def run(cfg: DictConfig) -> list[Path]:
     engine.setup_determinism(device)
     seed = int(cfg.seed)
 
-    pre_index = data.load_set(cfg, cfg.dataset.pretrain_on)
-    from datasets.fingerprint import dataset_fingerprint
-
-    identity = pretrain_identity(cfg, dataset_fingerprint(pre_index))
+    pre = data.eval_set(cfg, cfg.dataset.pretrain_on, seed)  # loaded once; evaluation reuses it
+    identity_hash = config_hash(pretrain_identity(cfg, pre.fingerprint))
     engine.seed_everything(seed)
     method = build_method(cfg.method.name, _plain(cfg.backbone.params) | {"name": cfg.backbone.name},
-                          num_classes=pre_index.num_classes, **_plain(cfg.method.params))
-    label = cfg.dataset.sets[cfg.dataset.pretrain_on].label
-    work_dir = Path(cfg.paths.runs) / (f"{cfg.method.name}__{cfg.backbone.name}__{label}__split{cfg.split}"
-                                       f"__seed{seed}__{config_hash(identity)[:8]}")
+                          num_classes=pre.index.num_classes, **_plain(cfg.method.params))
+    work_dir = Path(cfg.paths.runs) / (f"{cfg.method.name}__{cfg.backbone.name}__{pre.label}__split{cfg.split}"
+                                       f"__seed{seed}__{identity_hash[:8]}")
     work_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, work_dir / "config.yaml", resolve=True)
 
     if cfg.pretrained:
         ckpt = Path(cfg.pretrained)
     elif cfg.stage in ("pretrain", "all"):
-        train, val = train_val_split(pre_index.train, float(cfg.pretrain.val_fraction), seed)
         sampler = method.sampler()
         shared = bool(getattr(method, "shared_augmentation", False))
-        train_ds = data.clip_dataset(cfg, train, sampler, True, seed, cfg.pretrain.on_corrupt, shared)
-        val_ds = data.clip_dataset(cfg, val, sampler, True, seed + 1, cfg.pretrain.on_corrupt, shared)
-        meta = {"method": cfg.method.name, "backbone": cfg.backbone.name, "num_classes": pre_index.num_classes,
-                "identity_hash": config_hash(identity), "git_sha": git["sha"]}
+        train_ds = data.clip_dataset(cfg, pre.train, sampler, True, seed, cfg.pretrain.on_corrupt, shared)
+        val_ds = data.clip_dataset(cfg, pre.val, sampler, True, seed + 1, cfg.pretrain.on_corrupt, shared)
+        meta = {"method": cfg.method.name, "backbone": cfg.backbone.name, "num_classes": pre.index.num_classes,
+                "identity_hash": identity_hash, "git_sha": git["sha"]}
         ckpt = pretrain(method, train_ds, val_ds, cfg, meta, work_dir, device)
     else:
         ckpt = work_dir / "final.pt"
@@ -125,15 +120,16 @@ def run(cfg: DictConfig) -> list[Path]:
     print(f"checkpoint {ckpt} sha256 {ckpt_sha[:16]}")
     if cfg.stage == "pretrain":
         return []
-    return evaluate(method, cfg, ckpt_sha, git, device, t_start)
+    return evaluate(method, cfg, ckpt_sha, git, device, t_start, loaded={pre.key: pre})
 
 
-def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float) -> list[Path]:
+def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, loaded=None) -> list[Path]:
+    """``loaded``: evaluation sets already read (the pretraining set), by key, so they are not read twice."""
     seed = int(cfg.seed)
     chash = eval_config_hash(cfg)
     written = []
     for key in cfg.dataset.eval_on:
-        es = data.eval_set(cfg, key, seed)
+        es = (loaded or {}).get(key) or data.eval_set(cfg, key, seed)
         base = {"method": cfg.method.name, "backbone": cfg.backbone.name, "dataset": es.label,
                 "split": int(cfg.split), "seed": seed}
         todo = []
