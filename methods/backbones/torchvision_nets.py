@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import torch
-from torchvision.models import video as tv_video
 
 from methods.backbones.base import Backbone
 
@@ -16,6 +15,8 @@ class TorchvisionResNet3D(Backbone):
         super().__init__()
         if arch not in self.ARCHS:
             raise ValueError(f"arch must be one of {self.ARCHS}, got {arch!r}")
+        from torchvision.models import video as tv_video  # lazy: the import costs ~2.4 s per process
+
         net = getattr(tv_video, arch)(weights=None)
         self.arch = arch
         self.stem = net.stem
