@@ -29,7 +29,16 @@ def seed_everything(*parts: int) -> None:
 
 
 def setup_determinism(device: torch.device) -> None:
-    torch.use_deterministic_algorithms(device.type == "cpu", warn_only=True)
+    if device.type == "cpu":
+        # The eager flag only: torch.use_deterministic_algorithms also sets torch._inductor's flag, and importing
+        # inductor costs ~2.5 s of every process (each DVC stage is one); nothing is compiled on CPU.
+        setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+        if setter is not None:
+            setter(True, warn_only=True)
+        else:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.use_deterministic_algorithms(False)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True

@@ -119,3 +119,13 @@ def test_linear_probe_features_leave_batchnorm_statistics_unchanged(tiny_data):
     after = method.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert method.training  # the caller's mode is restored
+
+
+def test_cpu_determinism_is_on_without_importing_inductor():
+    """Each pipeline stage is a process: the determinism switch must not pull in torch._inductor (~2.5 s)."""
+    code = ("import sys, torch; from protocols.engine import setup_determinism; "
+            "setup_determinism(torch.device('cpu')); "
+            "assert torch.are_deterministic_algorithms_enabled(); "
+            "assert torch.is_deterministic_algorithms_warn_only_enabled(); "
+            "sys.exit(1 if 'torch._inductor.config' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
