@@ -16,6 +16,10 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 # distributions reported by package_versions (besides python)
 _PACKAGES = ("torch", "torchvision", "timm", "av", "numpy", "hydra-core", "submitit")
 _REPO_DEFAULT = Path(__file__).resolve().parent.parent  # the vssl-bench checkout this code runs from
+# Files the pipeline itself rewrites (dvc repro updates dvc.lock after every stage, and the tables, plots and
+# aggregates are committed outputs): they do not make the code that produced a result "dirty".
+GENERATED = ("dvc.lock", "results/results.csv", "results/metrics.json", "results/pretrain_curves.csv",
+             "results/missing_cells.txt", "results/tables", "results/plots")
 
 
 def _git(args: list[str], cwd: Path) -> str | None:
@@ -31,13 +35,15 @@ def git_info(repo_dir: str | os.PathLike | None = None) -> dict:
     """``{'sha': <HEAD commit or 'unknown'>, 'dirty': bool}`` for the repository holding ``repo_dir``.
 
     ``repo_dir`` defaults to the checkout this package was imported from (not the working directory, which Hydra
-    may change). ``dirty`` means tracked files differ from HEAD (staged or not); untracked files are ignored.
+    may change). ``dirty`` means tracked files differ from HEAD (staged or not); untracked files and the pipeline's
+    own outputs (``GENERATED``) are ignored.
     Outside a git repository, without git, or before the first commit the sha is ``'unknown'`` and ``dirty`` is
     True: such code cannot be traced to a commit, so results from it must not pass as clean.
     """
     cwd = Path(repo_dir) if repo_dir is not None else _REPO_DEFAULT
     sha = _git(["rev-parse", "--verify", "HEAD"], cwd)
-    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    status = _git(["status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                   *(f":(top,exclude){p}" for p in GENERATED)], cwd)
     if sha is None or status is None:
         return {"sha": "unknown", "dirty": True}
     return {"sha": sha.strip(), "dirty": bool(status.strip())}

@@ -68,6 +68,19 @@ def test_git_info_detects_dirty_tracked_changes(tmp_path):
     info = git_info(str(repo / "."))
     assert info["dirty"] is False and info["sha"] != head and len(info["sha"]) == 40
 
+    # the pipeline's own outputs (dvc.lock after every stage, committed tables) do not make the code dirty ...
+    (repo / "results" / "tables").mkdir(parents=True)
+    for name in ("dvc.lock", "results/tables/linear_probe.md"):
+        (repo / name).write_text("v1\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "outputs")
+    for name in ("dvc.lock", "results/tables/linear_probe.md"):
+        (repo / name).write_text("v2\n")
+    sub = repo / "results"
+    assert git_info(repo)["dirty"] is False and git_info(sub)["dirty"] is False
+    (repo / "train.py").write_text("lr = 1.0\n")  # ... code does, seen from a subfolder too
+    assert git_info(repo)["dirty"] is True and git_info(sub)["dirty"] is True
+
 
 def test_git_info_outside_a_repo_and_without_git(tmp_path, monkeypatch):
     assert git_info(tmp_path) == {"sha": "unknown", "dirty": True}
