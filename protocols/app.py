@@ -21,7 +21,7 @@ from results.provenance import config_hash, device_info, git_info, package_versi
 from results.records import read_record, record_filename, write_record
 
 log = logging.getLogger("vssl")
-STAGES = ("pretrain", "eval", "all")
+STAGES = ("pretrain", "features", "eval", "all")
 PROTOCOLS = ("linear", "finetune", "retrieval")
 _RUNTIME_KEYS = ("paths", "device", "stage", "protocols", "pretrained")  # do not change what a result means
 
@@ -45,6 +45,7 @@ def eval_config_hash(cfg: DictConfig) -> str:
         c.pop(k, None)
     for section in ("pretrain", "eval"):
         c.get(section, {}).pop("num_workers", None)
+    c.get("eval", {}).pop("features_from_cache_only", None)  # where features come from, not what they are
     return config_hash(c)
 
 
@@ -120,7 +121,23 @@ def run(cfg: DictConfig) -> list[Path]:
     print(f"checkpoint {ckpt} sha256 {ckpt_sha[:16]}")
     if cfg.stage == "pretrain":
         return []
+    if cfg.stage == "features":
+        for key in cfg.dataset.eval_on:
+            es = pre if key == pre.key else data.eval_set(cfg, key, seed)
+            frozen_features(method, cfg, es, ckpt_sha, device)
+        print(f"features cached in {cfg.paths.cache}; done in {time.time() - t_start:.1f}s")
+        return []
     return evaluate(method, cfg, ckpt_sha, git, device, t_start, loaded={pre.key: pre})
+
+
+def frozen_features(method, cfg, es, ckpt_sha: str, device) -> dict:
+    """Frozen-encoder features of the train, val and test videos of ``es`` (cached, see protocols/features.py)."""
+    key_parts = {"checkpoint": ckpt_sha, "fingerprint": es.fingerprint, "split": int(cfg.split),
+                 "method": cfg.method.name, "preprocess": _plain(cfg.method.params)}
+    sampler = uniform_sampler(cfg, cfg.protocol.retrieval.clip_len)
+    return {part: cached_features(method, data.clip_dataset(cfg, entries, sampler, False, int(cfg.seed), "error"),
+                                  cfg, device, key_parts | {"part": part}, Path(cfg.paths.cache))
+            for part, entries in (("train", es.train), ("val", es.val), ("test", es.test))}
 
 
 def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, loaded=None) -> list[Path]:
@@ -148,19 +165,11 @@ def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, load
         def make(entries, sampler, train):
             return data.clip_dataset(cfg, entries, sampler, train, seed, "error")
 
-        feats = {}
-        if {"linear", "retrieval"} & set(todo):
-            key_parts = {"checkpoint": ckpt_sha, "fingerprint": es.fingerprint, "split": int(cfg.split),
-                         "method": cfg.method.name, "preprocess": _plain(cfg.method.params)}
-            sampler = uniform_sampler(cfg, cfg.protocol.retrieval.clip_len)
-            cache = Path(cfg.paths.cache)
-            for part, entries in (("train", es.train), ("val", es.val), ("test", es.test)):
-                feats[part] = cached_features(method, make(entries, sampler, False), cfg, device,
-                                              key_parts | {"part": part}, cache)
+        feats = frozen_features(method, cfg, es, ckpt_sha, device) if {"linear", "retrieval"} & set(todo) else {}
         for proto in todo:
             t0 = time.time()
             extra = {"n_train": len(es.train), "n_val": len(es.val), "n_test": len(es.test),
-                     "pretrain_data": cfg.dataset.sets[cfg.dataset.pretrain_on].label}
+                     "pretrain_data": cfg.dataset.sets[cfg.dataset.pretrain_on].label if method.pretrains else "none"}
             if proto == "linear":
                 metrics = linear_probe(*((feats[p]["pooled"], feats[p]["labels"]) for p in ("train", "val", "test")),
                                        num_classes=es.index.num_classes, cfg=cfg.protocol.linear, seed=seed, device=device)

@@ -57,6 +57,10 @@ def extract(method, dataset, batch_size: int, workers: int, device, pool: str = 
     return out
 
 
+class FeatureCacheMiss(RuntimeError):
+    """Features were required from the cache (``eval.features_from_cache_only``) but are not there."""
+
+
 def cached_features(method, dataset, cfg, device, key_parts: dict, cache_dir: Path) -> dict:
     sampler = dataset.sampler
     key = cache_key(
@@ -71,6 +75,11 @@ def cached_features(method, dataset, cfg, device, key_parts: dict, cache_dir: Pa
             return feats
         except CheckpointError as e:
             log.warning("ignoring a bad feature cache file (%s); extracting again", e)
+    if cfg.eval.features_from_cache_only:
+        raise FeatureCacheMiss(
+            f"no cached features {path.name} in {cache_dir} for {key_parts.get('part')} of this checkpoint and "
+            "config; run the features stage first (dvc repro features@...) with the same settings, or set "
+            "eval.features_from_cache_only=false to extract them here")
     feats = extract(method, dataset, int(cfg.eval.batch_size), int(cfg.eval.num_workers), device,
                     cfg.protocol.retrieval.pool)
     save_checkpoint(path, feats)
