@@ -129,3 +129,20 @@ def test_cpu_determinism_is_on_without_importing_inductor():
             "assert torch.is_deterministic_algorithms_warn_only_enabled(); "
             "sys.exit(1 if 'torch._inductor.config' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+def test_features_stage_caches_what_cache_only_evaluation_reads(tiny_data, tmp_path):
+    from protocols.features import FeatureCacheMiss
+
+    base = smoke_overrides(tiny_data, tmp_path, "method=random", "dataset.eval_on=[hmdb51]", "protocols=[linear]")
+    run(compose_cfg(*base, "stage=pretrain"))
+    with pytest.raises(FeatureCacheMiss, match="run the features stage first"):
+        run(compose_cfg(*base, "stage=eval", "eval.features_from_cache_only=true"))
+    assert not (tmp_path / "records").exists()
+    assert run(compose_cfg(*base, "stage=features")) == []
+    cached = sorted((tmp_path / "cache").glob("features-*.pt"))
+    assert len(cached) == 3  # train, val and test of the one evaluation set
+    stamps = {p: p.stat().st_mtime_ns for p in cached}
+    written = run(compose_cfg(*base, "stage=eval", "eval.features_from_cache_only=true"))
+    assert len(written) == 1 and json.loads(written[0].read_text())["extra"]["pretrain_data"] == "none"
+    assert {p: p.stat().st_mtime_ns for p in cached} == stamps  # read, not rewritten
