@@ -109,6 +109,8 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
+# A requeued job waits cred_expire seconds before it may start again (default 120: too slow for tests).
+AuthInfo=cred_expire=10
 MpiDefault=none
 # No usable cgroups here: jobs are not confined to their CPUs or memory.
 ProctrackType=proctrack/linuxproc
@@ -120,7 +122,9 @@ AccountingStorageHost=localhost
 AccountingStoragePort=6819
 JobCompType=jobcomp/none
 SchedulerType=sched/backfill
-SchedulerParameters=batch_sched_delay=0
+# batch_sched_delay=0: array tasks start at once. bf_interval/sched_interval: a job whose begin time passes (a
+# requeued one) is started within a second or two instead of up to a minute later.
+SchedulerParameters=batch_sched_delay=0,bf_interval=1,sched_interval=5
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ReturnToService=2
