@@ -11,16 +11,9 @@ import argparse
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from results.records import DEFAULT_DIR, load_records
-
-
-def mean_ci(values) -> tuple[float, float, int]:
-    v = np.asarray(values, dtype=float)
-    if len(v) < 2:
-        return float(v.mean()), float("nan"), len(v)
-    return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))), len(v)
+from results.stats import mean_ci
 
 
 def summarise(df: pd.DataFrame, metric: str = "top1") -> pd.DataFrame:
