@@ -12,6 +12,7 @@ import pytest
 
 import results
 from results import records
+from helpers import make_record
 from results.records import (
     RecordError,
     RecordWriteError,
@@ -22,29 +23,7 @@ from results.records import (
 )
 
 
-def _record(**overrides) -> dict:
-    rec = {
-        "method": "vcop",
-        "backbone": "r3d",
-        "dataset": "ucf101",
-        "split": 1,
-        "protocol": "linear",
-        "seed": 0,
-        "metrics": {"top1": 0.5125, "top5": 0.80},
-        "n_videos": 3783,
-        "n_skipped": 0,
-        "git_sha": "0123456789abcdef0123456789abcdef01234567",
-        "git_dirty": False,
-        "config_hash": "00112233aabbccdd",
-        "dataset_fingerprint": "ucf101-split1-3783",
-        "checkpoint_sha256": "ab" * 32,
-        "packages": {"python": "3.11.7", "torch": "2.14.1"},
-        "device": "cpu (2 threads)",
-        "wall_time_s": 12.5,
-        "timestamp": "2025-11-26T14:13:05+00:00",
-    }
-    rec.update(overrides)
-    return rec
+_record = make_record
 
 
 def _files(folder) -> list[str]:
