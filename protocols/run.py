@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without `pip install -e`
@@ -17,11 +18,21 @@ from omegaconf import DictConfig  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> list[Path]:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
     from protocols.app import run
 
     logging.getLogger("vssl").setLevel(logging.INFO)
-    run(cfg)
+    try:
+        return run(cfg)  # the records written: a sweep's launcher keeps them in each job's result
+    except Exception:
+        # In a sweep, Hydra stores a job's exception in its result and re-raises only the first one in the
+        # submitting process: print the traceback in the job's own stderr (its SLURM/submitit log) too.
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            traceback.print_exc()
+        raise
 
 
 if __name__ == "__main__":
