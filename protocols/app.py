@@ -99,12 +99,13 @@ def run(cfg: DictConfig) -> list[Path]:
                           num_classes=pre.index.num_classes, **_plain(cfg.method.params))
     work_dir = Path(cfg.paths.runs) / (f"{cfg.method.name}__{cfg.backbone.name}__{pre.label}__split{cfg.split}"
                                        f"__seed{seed}__{identity_hash[:8]}")
-    work_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, work_dir / "config.yaml", resolve=True)
-
     if cfg.pretrained:
         ckpt = Path(cfg.pretrained)
     elif cfg.stage in ("pretrain", "all"):
+        # only the run that pretrains writes into its folder: evaluation stages read it (DVC tracks it as the
+        # pretraining stage's output, so a later stage must not modify it)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, work_dir / "config.yaml", resolve=True)
         sampler = method.sampler()
         shared = bool(getattr(method, "shared_augmentation", False))
         train_ds = data.clip_dataset(cfg, pre.train, sampler, True, seed, cfg.pretrain.on_corrupt, shared)
@@ -115,7 +116,7 @@ def run(cfg: DictConfig) -> list[Path]:
     else:
         ckpt = work_dir / "final.pt"
         if not ckpt.exists():
-            raise CheckpointError(f"stage=eval needs {ckpt}; run stage=pretrain first or pass pretrained=PATH")
+            raise CheckpointError(f"stage={cfg.stage} needs {ckpt}; run stage=pretrain first or pass pretrained=PATH")
     ckpt_sha = load_pretrained(method, ckpt, cfg)
     method.to(device)
     print(f"checkpoint {ckpt} sha256 {ckpt_sha[:16]}")
