@@ -1,12 +1,14 @@
 """Collect the pipeline's result records into one long table, listing the cells that are missing.
 
     python -m results.aggregate [--params params.yaml] [--records results/records] [--pretrain runs/pipeline/pretrain]
+    python -m results.aggregate --flat --records results/runs     # every record of a folder, e.g. a Hydra sweep's
 
 Writes (each atomically) ``results/results.csv`` (one row per cell x metric, with the provenance of its record),
 ``results/metrics.json`` (mean top-1 per method, protocol and dataset, for ``dvc metrics show``),
 ``results/pretrain_curves.csv`` (every pretraining run's per-epoch log) and ``results/missing_cells.txt``.
 
-A partial sweep is aggregated as it is: its missing cells are listed, never silently dropped. Records whose provenance
+A partial sweep is aggregated as it is: its missing cells are listed, never silently dropped (with ``--flat`` there
+is no matrix, so nothing can be missing: every valid record of the folder is taken). Records whose provenance
 contradicts each other (two records of one cell, a record in another cell's folder, or one dataset with two
 fingerprints) are refused with a message naming the files.
 """
@@ -64,6 +66,19 @@ def collect(cells: list[dict], records_dir: Path) -> tuple[pd.DataFrame, list[di
     return df, missing
 
 
+def collect_flat(records_dir: Path) -> pd.DataFrame:
+    """Every record of one folder (the layout of protocols/run.py and its sweeps), in the same long format."""
+    from results.records import load_records
+
+    d = load_records(records_dir)
+    d["pretrain_data"] = [(e or {}).get("pretrain_data", "") for e in d["extra"]]
+    d["dataset_key"] = d["dataset"]
+    d["record_file"] = [str(records_dir / f) for f in d["record_file"]]
+    df = d[COLUMNS].reset_index(drop=True)
+    check_consistency(df)
+    return df
+
+
 def check_consistency(df: pd.DataFrame) -> None:
     """One fingerprint per (dataset, split): otherwise the cells were computed on different data."""
     for (dataset, split), g in df.groupby(["dataset", "split"]):
@@ -114,12 +129,18 @@ def main(argv=None) -> None:
     ap.add_argument("--records", default=str(RECORDS_DIR))
     ap.add_argument("--pretrain", default=str(PRETRAIN_DIR))
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--flat", action="store_true", help="take every record of --records (no matrix, no folders)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    matrix = load_params(a.params)["matrix"]
-    cells = expected_cells(matrix)
-    df, missing = collect(cells, Path(a.records))
-    curves = pretrain_curves(matrix, Path(a.pretrain))
+    if a.flat:
+        df, cells, missing = collect_flat(Path(a.records)), [], []
+        curves = pd.DataFrame(columns=["method", "backbone", "seed", "epoch", "train_loss", "train_acc", "val_loss",
+                                       "val_acc"])
+    else:
+        matrix = load_params(a.params)["matrix"]
+        cells = expected_cells(matrix)
+        df, missing = collect(cells, Path(a.records))
+        curves = pretrain_curves(matrix, Path(a.pretrain))
     out = Path(a.out)
     # everything is computed before anything is written; each file is replaced atomically
     texts = {
@@ -132,8 +153,10 @@ def main(argv=None) -> None:
     }
     for path, text in texts.items():
         _write_text(path, text)
-    print(f"{len(cells) - len(missing)}/{len(cells)} cells aggregated into {out / 'results.csv'} "
-          f"({len(df)} rows); {len(curves)} pretraining log rows")
+    n = len(df.groupby(["method", "backbone", "dataset", "split", "protocol", "seed"]))
+    print(f"{n} cells aggregated into {out / 'results.csv'} ({len(df)} rows)"
+          + ("" if a.flat else f", {len(missing)} of the {len(cells)} expected missing")
+          + f"; {len(curves)} pretraining log rows")
     if missing:
         print(f"MISSING {len(missing)} cell(s), listed in {out / 'missing_cells.txt'}:")
         for c in missing[:20]:

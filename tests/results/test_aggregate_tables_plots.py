@@ -196,3 +196,17 @@ def test_plots_without_data_still_write_every_file(tmp_path):
     curves = pd.DataFrame(columns=["method", "backbone", "seed", "epoch", "train_loss", "val_acc"])
     paths = plots.save_all(plots.render_all(empty, curves), tmp_path)
     assert sorted(p.name for p in paths) == sorted(f"{n}.{e}" for n in plots.PLOTS for e in ("png", "svg"))
+
+
+def test_flat_folder_of_a_sweep_aggregates_into_the_same_tables(tmp_path):
+    flat = tmp_path / "runs"
+    for method in ("random", "tcgl"):
+        for seed in (0, 1):
+            write_record(make_record(method=method, backbone="tiny", dataset="embedded-ucf101", seed=seed,
+                                     metrics={"top1": 0.1 + 0.2 * (method == "tcgl") + 0.01 * seed},
+                                     extra={"pretrain_data": "embedded-ucf101"}), flat)
+    aggregate.main(["--flat", "--records", str(flat), "--out", str(tmp_path / "out")])
+    df = pd.read_csv(tmp_path / "out" / "results.csv", dtype={"pretrain_data": str}, keep_default_na=False)
+    assert len(df) == 4 and set(df.columns) == set(aggregate.COLUMNS)
+    row = next(r for r in tables.top1_table(df, "linear", "t").rows if r[0] == "tcgl")
+    assert row[4] == "+20.0 ± 0.0 (2)"
