@@ -20,21 +20,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
+
+from results.stats import mean_ci
 
 REPO = Path(__file__).resolve().parents[1]
 CHANCE = {"tcgl": 1 / 6, "vcop": 1 / 6, "opn": 1 / 12, "sorder": 1 / 2, "speednet": 1 / 2}
 
 
-def mean_ci(values):
-    v = np.asarray(values, dtype=float)
-    if len(v) < 2:
-        return float(v.mean()), float("nan")
-    return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-
-
 def fmt(values):
-    m, h = mean_ci(values)
+    m, h, _ = mean_ci(values)
     return f"{m:.3f}" if np.isnan(h) else f"{m:.3f} ± {h:.3f}"
 
 
