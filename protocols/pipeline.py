@@ -161,6 +161,7 @@ def main(argv=None) -> None:
         return
     job = CellJob(ovr, os.getcwd())
     if params["launcher"] == "slurm":
+        compose(ovr)  # a bad override fails here, before a job is queued
         submit_slurm(job, f"{a.stage}-{cell_name(a.method, a.backbone, a.seed, a.dataset, a.protocol)}",
                      params.get("slurm") or {})
     else:
