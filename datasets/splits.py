@@ -14,7 +14,11 @@ HMDB51 (``hmdb51_org.rar`` + ``test_train_splits.rar``)::
 
 Labels are 0-based everywhere in this suite (UCF101 classInd minus one; HMDB51 the sorted class names).
 Windows line endings, a UTF-8 BOM, trailing blanks and empty lines are tolerated; anything else malformed is an
-error naming the file and the line.
+error naming the file and the line: :class:`~datasets.errors.SplitFileError` (bad syntax, a number that is not plain
+ASCII digits, an unusable file name), :class:`~datasets.errors.UnsafePathError` (an entry leaving the video folder:
+``..``, an absolute path, a symlink pointing outside), :class:`~datasets.errors.MissingVideoError` (a listed video
+absent, with ``on_missing="error"``). No other exception comes out of a malformed split file (fuzzed in
+tests/reliability/test_fuzz_split_files.py).
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ UCF_VIDEO_DIR, UCF_SPLIT_DIR = "UCF-101", "ucfTrainTestlist"
 HMDB_SPLIT_DIR = "testTrainMulti_7030_splits"
 _UCF_GROUP = re.compile(r"_g(\d+)_c(\d+)", re.IGNORECASE)
 _HMDB_SPLIT_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<split>[1-3])\.txt$")
+_NUMBER = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() also accepts '²', which int() refuses
 
 
 @dataclass(frozen=True)
@@ -76,17 +81,29 @@ def _read_lines(path: Path) -> list[tuple[int, str]]:
     return out
 
 
+def _number(text: str) -> int | None:
+    """A plain decimal number (ASCII digits, at most 9), else None."""
+    return int(text) if _NUMBER.fullmatch(text) else None
+
+
 def _safe_video_path(video_dir: Path, relpath: str, split_file: Path, lineno: int) -> Path:
-    """Refuse absolute paths, '..' components and symlinks that leave the video folder."""
+    """Refuse absolute paths, '..' components and symlinks that leave the video folder, and names no file can
+    have (a NUL character, a name too long for the file system)."""
     rel = Path(relpath)
     if rel.is_absolute() or relpath.startswith(("/", "\\")) or ".." in rel.parts or "\\" in relpath:
         raise UnsafePathError(
             f"{split_file}:{lineno}: '{relpath}' points outside the dataset root; split entries must be relative "
             "paths like '<Class>/<file>.avi' without '..'"
         )
+    if "\0" in relpath:
+        raise SplitFileError(split_file, lineno, f"{relpath!r} contains a NUL character; not a file name")
     path = video_dir / rel
-    if path.is_symlink() or path.exists():
-        real = path.resolve()
+    try:
+        present = path.is_symlink() or path.exists()
+        real = path.resolve() if present else None
+    except (OSError, RuntimeError) as e:  # ENAMETOOLONG, a symlink loop, ...
+        raise SplitFileError(split_file, lineno, f"{relpath!r} is not a usable file name ({e})") from e
+    if present:
         if not real.is_relative_to(video_dir.resolve()):
             raise UnsafePathError(
                 f"{split_file}:{lineno}: '{relpath}' is a symlink that leaves the dataset root ({real}); "
@@ -128,9 +145,9 @@ def _load_ucf101(video_dir: Path, split_dir: Path, split: int):
     classes: list[str] = []
     for lineno, line in _read_lines(class_file):
         parts = line.split()
-        if len(parts) != 2 or not parts[0].isdigit():
+        if len(parts) != 2 or _number(parts[0]) is None:
             raise SplitFileError(class_file, lineno, f"expected '<index> <ClassName>', got {line!r}")
-        if int(parts[0]) != len(classes) + 1:
+        if _number(parts[0]) != len(classes) + 1:
             raise SplitFileError(class_file, lineno, f"class indices must be 1, 2, 3, ... in order; got {parts[0]}")
         classes.append(parts[1])
     if not classes:
@@ -152,7 +169,7 @@ def _load_ucf101(video_dir: Path, split_dir: Path, split: int):
                 )
             label = lookup[folder.lower()]
             if len(parts) == 2:
-                if not parts[1].isdigit() or int(parts[1]) - 1 != label:
+                if _number(parts[1]) != label + 1:
                     raise SplitFileError(
                         path, lineno, f"label {parts[1]!r} disagrees with classInd ({label + 1} for {folder})"
                     )
