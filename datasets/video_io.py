@@ -6,6 +6,23 @@ only up to the last one and converts to RGB only the frames asked for. A frame c
 as another ``VideoDecoder``.
 
 Backends: PyAV (always available, bundles FFmpeg) and torchcodec when it is installed and loads.
+
+Policy for hostile or unusual files. Every refusal is a :class:`~datasets.errors.VideoDecodeError` naming the file;
+what happens next is the dataset's policy (datasets/clips.py: skipped and counted in training, an error in
+evaluation):
+
+- zero-byte file: refused before FFmpeg sees it;
+- truncated file: refused when it holds fewer frames than its header lists, or when a frame asked for is not there;
+- not a video (text, an audio-only file, an unknown codec/FourCC): refused at open, or at the first decode;
+- a still image under a video name (a PNG renamed ``.avi``: FFmpeg's image demuxers would read it as one frame):
+  refused, it is not a video;
+- huge resolution: frames above ``max_pixels`` (default :data:`MAX_PIXELS`, 3840 x 2160 = 4K UHD) are refused
+  from the header, before anything is decoded (one 16-frame clip of a 4000 x 3000 video is 576 MB of RGB; UCF101
+  and HMDB51 are 320 x 240); downscale such a file first (``ffmpeg -vf scale=-2:240``);
+- a 1-frame (or any short) video is a valid video: the sampler's ``short`` policy applies and it is counted
+  (``n_short``), see datasets/samplers.py;
+- variable frame rate: frames are indexed in decode order, timestamps are not trusted as frame indices (the
+  seeking path checks them and falls back to counting frames, see :class:`PyAVDecoder`).
 """
 from __future__ import annotations
 
@@ -20,6 +37,16 @@ import torch
 from datasets.errors import VideoDecodeError
 
 _FIX = "re-encode or remove the file; `python -m datasets.check` lists every broken video of a split"
+MAX_PIXELS = 3840 * 2160  # per frame; larger videos are refused (see the policy above)
+_IMAGE_DEMUXERS = ("image2", "image2pipe")  # and every "<codec>_pipe" demuxer (png_pipe, jpeg_pipe, ...)
+
+
+def _check_size(path: Path, width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise VideoDecodeError(
+            f"{path}: {width}x{height} frames exceed the limit of {max_pixels} pixels per frame (4K UHD); "
+            f"downscale the video first (e.g. ffmpeg -i IN -vf scale=-2:240 OUT) or raise max_pixels"
+        )
 
 
 class VideoDecoder(Protocol):
@@ -76,13 +103,14 @@ class PyAVDecoder:
     name = "pyav"
     _CACHE = 50_000  # scanned files remembered (UCF101 has 13,320 videos)
 
-    def __init__(self, seek_min: int = 2):
+    def __init__(self, seek_min: int = 2, max_pixels: int = MAX_PIXELS):
         import av
         import av.video.reformatter
 
         self._av = av
         self._rgb = av.video.reformatter.VideoReformatter()  # one scaler context for all frames: 0.1 vs 0.4 ms
         self.seek_min = int(seek_min)
+        self.max_pixels = int(max_pixels)
         self.stats = {"decoded": 0, "seeks": 0, "fallbacks": 0}
         self._scans: dict[tuple, _Scan] = {}
 
@@ -92,9 +120,19 @@ class PyAVDecoder:
             container = self._av.open(str(path))
         except Exception as e:  # av.error.* and OSError
             raise VideoDecodeError(f"{path}: cannot open video ({e}); {_FIX}") from e
-        if not container.streams.video:
+        fmt = container.format.name or ""
+        try:
+            if not container.streams.video:
+                raise VideoDecodeError(f"{path}: has no video stream; {_FIX}")
+            if fmt in _IMAGE_DEMUXERS or fmt.endswith("_pipe"):
+                raise VideoDecodeError(f"{path}: is a still image ({fmt}), not a video; {_FIX}")
+            cc = container.streams.video[0].codec_context
+            if cc is None:  # FFmpeg has no decoder for this codec / FourCC
+                raise VideoDecodeError(f"{path}: no decoder for its video codec; {_FIX}")
+            _check_size(path, int(cc.width or 0), int(cc.height or 0), self.max_pixels)
+        except VideoDecodeError:
             container.close()
-            raise VideoDecodeError(f"{path}: has no video stream; {_FIX}")
+            raise
         return container
 
     def _scan(self, path: Path) -> _Scan:
@@ -214,17 +252,20 @@ class TorchCodecDecoder:
 
     name = "torchcodec"
 
-    def __init__(self):
+    def __init__(self, max_pixels: int = MAX_PIXELS):
         from torchcodec.decoders import VideoDecoder as _TCDecoder  # noqa: F401
 
         self._cls = _TCDecoder
+        self.max_pixels = int(max_pixels)
 
     def _open(self, path: Path):
         _check_file(path)
         try:
-            return self._cls(str(path), dimension_order="NHWC")
+            dec = self._cls(str(path), dimension_order="NHWC")
         except Exception as e:
             raise VideoDecodeError(f"{path}: cannot open video ({e}); {_FIX}") from e
+        _check_size(path, int(dec.metadata.width or 0), int(dec.metadata.height or 0), self.max_pixels)
+        return dec
 
     def num_frames(self, path: str | Path) -> int:
         path = Path(path)
