@@ -38,6 +38,38 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, corrupt, fails its sha256 check, is unsafe to load or does not fit the model."""
 
 
+class CheckpointWriteError(CheckpointError, OSError):
+    """A checkpoint could not be written (full disk, read-only folder, ...). The previous checkpoint under that name,
+    if any, is untouched (or the new one lacks a matching sidecar, so it is never picked); no temp file is left.
+    ``errno`` is that of the underlying OS error where there is one."""
+
+
+class _WriteRecorder:
+    """File proxy for ``torch.save``: keeps the first OS error of a write, which torch turns into an obscure
+    ``RuntimeError: [enforce fail at inline_container.cc] unexpected pos ...``."""
+
+    def __init__(self, f):
+        self._f, self.error = f, None
+
+    def write(self, data):
+        try:
+            return self._f.write(data)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def flush(self):
+        return self._f.flush()
+
+
+def _free_bytes(folder: Path) -> str:
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return "unknown"
+    return f"{st.f_bavail * st.f_frsize} bytes"
+
+
 def sidecar_path(path: str | os.PathLike) -> Path:
     """``<path>.sha256``, the file holding the checkpoint's sha256."""
     path = Path(path)
@@ -82,16 +114,37 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     """Atomically save ``payload`` to ``path`` and then its sha256 to ``<path>.sha256``; return ``path``.
 
     ``payload`` must hold only tensors and plain Python values (``TypeError`` otherwise, before anything is
-    written). The folder is created if needed.
+    written). The folder is created if needed. A failed write (full disk, read-only folder) raises
+    :class:`CheckpointWriteError` naming the file, the OS error and the free space, and leaves no temp file.
     """
     if not isinstance(payload, dict):
         raise TypeError(f"payload must be a dict, got {type(payload).__name__}")
     _check_payload(payload)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda f: torch.save(payload, f))
-    digest = file_sha256(path)
-    atomic_write(sidecar_path(path), lambda f: f.write(f"{digest}  {path.name}\n".encode()))
+    recorder = None
+
+    def write_payload(f):
+        nonlocal recorder
+        recorder = _WriteRecorder(f)
+        torch.save(payload, recorder)
+
+    what = "checkpoint"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, write_payload)
+        digest = file_sha256(path)
+        what = "sha256 sidecar"
+        atomic_write(sidecar_path(path), lambda f: f.write(f"{digest}  {path.name}\n".encode()))
+    except (OSError, RuntimeError) as e:
+        cause = recorder.error if recorder is not None and recorder.error is not None else e
+        kept = ("the previous checkpoint of that name is untouched" if what == "checkpoint" else
+                "the new checkpoint has no matching sidecar, so it is never resumed from")
+        err = CheckpointWriteError(
+            f"could not write {what} for {path}: {cause}; {kept} and no temp file is left. Check that "
+            f"{path.parent} is writable and has free space (free now: {_free_bytes(path.parent)})"
+        )
+        err.errno = getattr(cause, "errno", None)
+        raise err from cause
     return path
 
 
@@ -251,6 +304,6 @@ def load_state_strict(module: nn.Module, state_dict: dict, what: str) -> None:
 
 
 __all__ = [
-    "CheckpointError", "file_sha256", "latest_good_checkpoint", "load_checkpoint", "load_state_strict",
+    "CheckpointError", "CheckpointWriteError", "file_sha256", "latest_good_checkpoint", "load_checkpoint", "load_state_strict",
     "read_sidecar", "save_checkpoint", "sidecar_path", "verify_checkpoint",
 ]

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
 import os
 import pickle
 import random
 import shlex
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -280,3 +283,100 @@ def test_latest_good_checkpoint_skips_bad_newest(tmp_path, caplog):
     assert best == tmp_path / "epoch_9.pt"
     assert load_checkpoint(best)["epoch"] == 9
     assert "epoch_10.pt" in caplog.text and "epoch_11.pt" in caplog.text
+
+
+# ------------------------------------------------------------------------------ SIGKILL while a checkpoint is written
+def _big_payload(epoch: int) -> dict:
+    return {"state_dict": {"w": torch.full((2_000_000,), float(epoch))}, "epoch": epoch}  # 8 MB
+
+
+def _die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _save_and_get_killed(path, epoch: int, moment: str) -> None:
+    """Child process: save a checkpoint and SIGKILL itself at ``moment`` (a real SIGKILL: no cleanup runs)."""
+    from results import atomic
+
+    if moment == "mid-data":  # after the first MB of the checkpoint's bytes
+        real_write = ckpt._WriteRecorder.write
+        written = [0]
+
+        def write(self, data):
+            n = real_write(self, data)
+            written[0] += len(data)
+            if written[0] > 1 << 20:
+                _die()
+            return n
+
+        ckpt._WriteRecorder.write = write
+    elif moment == "slow-data":  # killed from outside, by the test, while it writes
+        real_write = ckpt._WriteRecorder.write
+
+        def write(self, data):  # 64 KiB at a time, 1 ms apart: 8 MB take over 0.1 s
+            view = memoryview(data).cast("B")
+            for i in range(0, len(view), 1 << 16):
+                real_write(self, view[i:i + (1 << 16)])
+                self._f.flush()
+                time.sleep(0.001)
+            return len(view)
+
+        ckpt._WriteRecorder.write = write
+    else:
+        real_replace = atomic.os.replace
+        replaced = []
+
+        def replace(src, dst):
+            if moment == "before-rename" or (moment == "mid-sidecar" and replaced):
+                _die()
+            replaced.append(dst)
+            real_replace(src, dst)
+
+        atomic.os.replace = replace
+        if moment == "after-rename":  # the checkpoint is in place, its sidecar not yet written
+            ckpt.file_sha256 = lambda p: _die()
+    save_checkpoint(path, _big_payload(epoch))
+
+
+@pytest.mark.parametrize("moment", ["mid-data", "before-rename", "after-rename", "mid-sidecar", "slow-data"])
+@pytest.mark.parametrize("same_name", [False, True], ids=["new-name", "overwrite"])
+def test_sigkill_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, moment, same_name):
+    """A process saving epoch 2 is SIGKILLed at each moment of the save. The last good checkpoint is still found
+    and loads; a half-written temp file, a checkpoint without sidecar, or one whose content no longer matches its
+    sidecar (``overwrite``: the same name saved again) are all ignored; saving again works."""
+    save_checkpoint(tmp_path / "epoch_0000.pt", _big_payload(0))
+    if same_name:
+        save_checkpoint(tmp_path / "epoch_0002.pt", _big_payload(1))  # to be overwritten with epoch 2's weights
+    target = tmp_path / "epoch_0002.pt"
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    child = mp.get_context("fork").Process(target=_save_and_get_killed, args=(target, 2, moment))
+    child.start()
+    if moment == "slow-data":  # kill it from here once its temp file holds 1 MB
+        deadline = time.time() + 60
+        while not any(p.stat().st_size > 1 << 20 for p in tmp_path.glob(".epoch_0002.pt.*.tmp")):
+            assert child.is_alive() and time.time() < deadline, "the child never started writing"
+            time.sleep(0.001)
+        os.kill(child.pid, signal.SIGKILL)
+    child.join(60)
+    assert child.exitcode == -signal.SIGKILL
+
+    leftovers = _leftovers(tmp_path)
+    assert len(leftovers) == (1 if moment in ("mid-data", "before-rename", "slow-data", "mid-sidecar") else 0)
+    if moment in ("mid-data", "slow-data"):  # the partial bytes went to a temp file, never under the real name
+        assert 0 < (tmp_path / leftovers[0]).stat().st_size < len(before["epoch_0000.pt"])
+    renamed = moment in ("after-rename", "mid-sidecar")
+    if not renamed:  # nothing under a real name changed
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if not p.name.endswith(".tmp")} == before
+    elif same_name:  # the new content sits beside the old sidecar: detected by its sha256
+        with pytest.raises(CheckpointError, match="sha256 mismatch"):
+            load_checkpoint(target)
+    else:
+        with pytest.raises(CheckpointError, match="no sha256 sidecar"):
+            verify_checkpoint(target, require_sidecar=True)
+
+    good = latest_good_checkpoint(tmp_path)
+    assert good == (target if same_name and not renamed else tmp_path / "epoch_0000.pt")
+    assert load_checkpoint(good)["epoch"] == (1 if good == target else 0)
+    # the rerun saves the same checkpoint over whatever was left
+    save_checkpoint(target, _big_payload(2))
+    assert latest_good_checkpoint(tmp_path) == target and load_checkpoint(target)["epoch"] == 2
