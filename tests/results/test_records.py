@@ -132,6 +132,11 @@ def test_16_concurrent_writer_processes(tmp_path):
     top1 = df[df.metric == "top1"].set_index("seed").value
     assert all(top1[s] == pytest.approx(s / 100) for s in range(16))
     assert (df[df.metric == "round"].value == 2.0).all()
+    # the aggregation of a flat records folder (protocols/run.py and its sweeps) reads all 16 as well
+    from results.aggregate import collect_flat
+
+    table = collect_flat(tmp_path)
+    assert sorted(table[table.metric == "top1"].seed) == list(range(16)) and len(table) == 32
 
 
 def test_concurrent_writers_of_the_same_cell_leave_one_complete_record(tmp_path):
@@ -196,7 +201,8 @@ def test_unwritable_folder(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
                     reason="running as root: chmod cannot make a folder read-only; covered by the monkeypatched "
-                           "failure tests above")
+                           "failure tests above and a read-only bind mount in "
+                           "tests/reliability/test_full_disk_and_read_only.py")
 def test_read_only_folder_with_chmod(tmp_path):  # pragma: no cover - only runs as non-root
     tmp_path.chmod(0o555)
     try:
