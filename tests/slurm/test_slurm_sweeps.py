@@ -129,12 +129,12 @@ def test_sweep_is_one_job_array_and_every_record_lands(finished_sweep, work):
 def test_a_failing_job_is_reported_and_the_others_records_are_kept(failed_sweep, work):
     sweep_dir, r, before = failed_sweep
     assert r.returncode != 0
-    assert "ValueError: stage='bogus'" in r.stderr  # the sweep command surfaces the job's error
+    assert re.search(r"ValueError: .*bogus", r.stderr)  # the sweep command surfaces the job's error
     jobs = job_dirs(sweep_dir)
     assert len(jobs) == 2
     failed = next(d for name, d in jobs.items() if name.endswith("_1"))  # the sweep's second point
     err = (failed / f"{failed.name}_0_log.err").read_text()
-    assert "Traceback" in err and "ValueError: stage='bogus'" in err  # the traceback is in the job's own log
+    assert "Traceback" in err and re.search(r"ValueError: .*bogus", err)  # the traceback is in the job's own log
     assert snapshot(work / "records") == before  # nothing lost or rewritten
     assert len(before) == 4
 
@@ -174,7 +174,7 @@ def test_status_shows_each_jobs_state_and_record_or_error(finished_sweep, failed
     assert r.stdout.startswith("sweep multirun/2-failed\n")
     assert r.returncode == 1, r.stdout + r.stderr  # a job failed
     row = next(line for line in r.stdout.splitlines() if "stage=bogus" in line)
-    assert " FAILED " in row and "error: ValueError: stage='bogus'" in row
+    assert " FAILED " in row and re.search(r"error: ValueError: .*bogus", row)
     row = next(line for line in r.stdout.splitlines() if "stage=all" in line)
     assert " COMPLETED " in row and "vcop__tiny__embedded-ucf101__split1__linear__seed0.json" in row
     assert "already done" in row
