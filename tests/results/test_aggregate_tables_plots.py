@@ -210,3 +210,17 @@ def test_flat_folder_of_a_sweep_aggregates_into_the_same_tables(tmp_path):
     assert len(df) == 4 and set(df.columns) == set(aggregate.COLUMNS)
     row = next(r for r in tables.top1_table(df, "linear", "t").rows if r[0] == "tcgl")
     assert row[4] == "+20.0 ± 0.0 (2)"
+
+
+def test_a_crash_while_building_tables_leaves_the_old_ones_whole(results_frame, tmp_path, monkeypatch):
+    tables.write_tables(tables.build_tables(results_frame, reference_frame()), tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    changed = results_frame.assign(value=results_frame.value / 2)
+
+    def boom(self):
+        raise RuntimeError("disk full while rendering")
+
+    monkeypatch.setattr(tables.Table, "latex", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        tables.write_tables(tables.build_tables(changed, reference_frame()), tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing half-new, no temp files
