@@ -21,10 +21,20 @@ from omegaconf import DictConfig  # noqa: E402
 def main(cfg: DictConfig) -> list[Path]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
+    from omegaconf.errors import OmegaConfBaseException
 
     from protocols.app import run
+    from protocols.config_checks import ConfigValueError, check_values
 
     logging.getLogger("vssl").setLevel(logging.INFO)
+    try:
+        check_values(cfg)  # a bad value is one clear line, not a traceback from deep inside the run
+    except (ConfigValueError, OmegaConfBaseException) as e:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:  # the launcher reports the job's error as "ValueError: ..."
+            traceback.print_exc()
+            raise ValueError(str(e)) from None
+        print(f"vssl-bench: invalid configuration: {e}", file=sys.stderr)
+        sys.exit(2)
     try:
         return run(cfg)  # the records written: a sweep's launcher keeps them in each job's result
     except Exception:
@@ -36,4 +46,11 @@ def main(cfg: DictConfig) -> list[Path]:
 
 
 if __name__ == "__main__":
+    from protocols.config_checks import ConfigValueError, check_overrides
+
+    try:
+        check_overrides(sys.argv[1:])  # group overrides Hydra itself would crash on (dataset=5)
+    except ConfigValueError as e:
+        print(f"vssl-bench: invalid configuration: {e}", file=sys.stderr)
+        sys.exit(2)
     main()
