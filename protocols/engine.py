@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from datasets.clips import ClipDataset, collate_clips
+from protocols import distributed
 
 
 def pick_device(name: str) -> torch.device:
@@ -67,24 +68,64 @@ def make_loader(dataset: ClipDataset, batch_size: int, shuffle: bool, seed: int,
                 device: torch.device) -> DataLoader:
     """One epoch's loader. The order is a function of (seed, epoch), items of (seed, epoch, index): deterministic
     whatever the number of workers, so a run resumed at an epoch boundary replays exactly. Never drops the last
-    partial batch."""
+    partial batch.
+
+    In a multi-process run (protocols/distributed.py) ``batch_size`` is the global batch: each of its batches is
+    split across the ranks in contiguous shares (sizes differ by at most one, lower ranks first), so every step
+    trains on the samples of the single-process run's step. A share can be empty (a last batch smaller than the
+    number of ranks); ``loader.global_batches`` lists each step's indices for :func:`stand_in`. For evaluation use
+    :func:`make_eval_loader`."""
     dataset.set_epoch(epoch)
     order = None
     if shuffle:
         g = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch, 7]).generate_state(1)[0]))
         order = torch.randperm(len(dataset), generator=g).tolist()
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=order,
-        shuffle=False,
-        num_workers=workers,
-        collate_fn=collate_clips,
-        pin_memory=device.type == "cuda",
-        persistent_workers=False,
-        prefetch_factor=4 if workers > 0 else None,
-        drop_last=False,
-    )
+    world = distributed.world_size()
+    if world == 1:
+        return DataLoader(dataset, batch_size=batch_size, sampler=order, shuffle=False, drop_last=False,
+                          **_loader_args(workers, device))
+    order = order if order is not None else list(range(len(dataset)))
+    steps = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    loader = DataLoader(dataset, batch_sampler=[_share(s, distributed.rank(), world) for s in steps],
+                        **_loader_args(workers, device))
+    loader.global_batches = steps
+    return loader
+
+
+def make_eval_loader(dataset: ClipDataset, batch_size: int, workers: int, device: torch.device) -> DataLoader:
+    """Evaluation loader, in dataset order, epoch 0. In a multi-process run each rank takes a contiguous share of
+    the videos (nothing padded or dropped: the ranks together see every video exactly once) in batches of
+    ``batch_size`` per rank; gather the results with ``distributed.gather_videos``."""
+    world = distributed.world_size()
+    if world == 1:
+        return make_loader(dataset, batch_size, False, 0, 0, workers, device)
+    dataset.set_epoch(0)
+    mine = _share(list(range(len(dataset))), distributed.rank(), world)
+    return DataLoader(dataset, batch_sampler=[mine[i:i + batch_size] for i in range(0, len(mine), batch_size)],
+                      **_loader_args(workers, device))
+
+
+def _share(items: list[int], rank: int, world: int) -> list[int]:
+    """Rank ``rank``'s contiguous share of ``items``; shares differ in size by at most one, lower ranks first."""
+    q, r = divmod(len(items), world)
+    start = rank * q + min(rank, r)
+    return items[start:start + q + (rank < r)]
+
+
+def _loader_args(workers: int, device: torch.device) -> dict:
+    return dict(num_workers=workers, collate_fn=collate_clips, pin_memory=device.type == "cuda",
+                persistent_workers=False, prefetch_factor=4 if workers > 0 else None)
+
+
+def stand_in(dataset: ClipDataset, indices: list[int]) -> dict:
+    """A batch of one real sample of this step, for a rank whose share of it is empty (more ranks than samples
+    left, or all of its videos skipped) while other ranks train: DDP needs every rank in the step's gradient
+    all-reduce. Its loss is given weight 0 (``distributed.step_weight``), so it changes no gradient."""
+    for i in indices:
+        item = dataset[i]
+        if item is not None:
+            return collate_clips([item])
+    raise RuntimeError(f"no usable sample among this step's videos {indices}, though another rank had one")
 
 
 def make_optimizer(params_or_model, lr: float, momentum: float, weight_decay: float):
