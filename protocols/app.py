@@ -1,5 +1,9 @@
 """What ``protocols/run.py`` does: pretrain one method, then evaluate its encoder with every protocol on every
-evaluation dataset, writing one result record per (protocol, dataset)."""
+evaluation dataset, writing one result record per (protocol, dataset).
+
+A job with several processes (several submitit tasks, or torchrun; see protocols/distributed.py) runs this on every
+rank: pretraining, feature extraction and fine-tuning are shared between the ranks, the linear probe and retrieval
+run on rank 0 on the gathered features, and rank 0 alone writes the run folder and the records."""
 from __future__ import annotations
 
 import logging
@@ -11,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from methods.registry import build_method
 from protocols import data, engine
+from protocols import distributed as dist
 from protocols.checkpoint import CheckpointError, file_sha256, load_checkpoint, load_state_strict
 from protocols.features import cached_features, uniform_sampler
 from protocols.finetune import finetune
@@ -34,6 +39,8 @@ def pretrain_identity(cfg: DictConfig, fingerprint: str) -> dict:
     """Everything that determines the pretrained weights (and nothing that does not, such as worker counts)."""
     p = _plain(cfg.pretrain)
     p.pop("num_workers", None)
+    if not p.get("sync_bn"):
+        p.pop("sync_bn", None)  # the default: identities (and run folders) from before the key existed stay valid
     return {"method": _plain(cfg.method), "backbone": _plain(cfg.backbone), "input": _plain(cfg.input),
             "pretrain": p, "data": cfg.dataset.sets[cfg.dataset.pretrain_on].label, "fingerprint": fingerprint,
             "split": int(cfg.split), "seed": int(cfg.seed)}
@@ -45,6 +52,8 @@ def eval_config_hash(cfg: DictConfig) -> str:
         c.pop(k, None)
     for section in ("pretrain", "eval"):
         c.get(section, {}).pop("num_workers", None)
+    if not c.get("pretrain", {}).get("sync_bn"):
+        c.get("pretrain", {}).pop("sync_bn", None)  # the default: record hashes from before the key stay valid
     c.get("eval", {}).pop("features_from_cache_only", None)  # where features come from, not what they are
     return config_hash(c)
 
@@ -83,11 +92,24 @@ def load_pretrained(method, path: Path, cfg) -> str:
 
 
 def run(cfg: DictConfig) -> list[Path]:
+    """Returns the records written (by rank 0; other ranks return [])."""
+    device = dist.init(engine.pick_device(cfg.device))  # a process of a multi-process job joins its group here
+    try:
+        written = _run(cfg, device)
+    except BaseException:
+        dist.shutdown(wait=False)
+        raise
+    dist.shutdown()
+    return written
+
+
+def _run(cfg: DictConfig, device: torch.device) -> list[Path]:
     t_start = time.time()
     git = git_info()
-    device = engine.pick_device(cfg.device)
-    print(f"vssl-bench git {git['sha']}{' (dirty)' if git['dirty'] else ''} | device {device_info(device)}")
-    print(OmegaConf.to_yaml(cfg, resolve=True))
+    if dist.is_main():
+        ranks = f" | {dist.world_size()} processes" if dist.world_size() > 1 else ""
+        print(f"vssl-bench git {git['sha']}{' (dirty)' if git['dirty'] else ''} | device {device_info(device)}{ranks}")
+        print(OmegaConf.to_yaml(cfg, resolve=True))
     check_config(cfg)
     engine.setup_determinism(device)
     seed = int(cfg.seed)
@@ -104,8 +126,9 @@ def run(cfg: DictConfig) -> list[Path]:
     elif cfg.stage in ("pretrain", "all"):
         # only the run that pretrains writes into its folder: evaluation stages read it (DVC tracks it as the
         # pretraining stage's output, so a later stage must not modify it)
-        work_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, work_dir / "config.yaml", resolve=True)
+        if dist.is_main():
+            work_dir.mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(cfg, work_dir / "config.yaml", resolve=True)
         sampler = method.sampler()
         shared = bool(getattr(method, "shared_augmentation", False))
         train_ds = data.clip_dataset(cfg, pre.train, sampler, True, seed, cfg.pretrain.on_corrupt, shared)
@@ -119,20 +142,23 @@ def run(cfg: DictConfig) -> list[Path]:
             raise CheckpointError(f"stage={cfg.stage} needs {ckpt}; run stage=pretrain first or pass pretrained=PATH")
     ckpt_sha = load_pretrained(method, ckpt, cfg)
     method.to(device)
-    print(f"checkpoint {ckpt} sha256 {ckpt_sha[:16]}")
+    if dist.is_main():
+        print(f"checkpoint {ckpt} sha256 {ckpt_sha[:16]}")
     if cfg.stage == "pretrain":
         return []
     if cfg.stage == "features":
         for key in cfg.dataset.eval_on:
             es = pre if key == pre.key else data.eval_set(cfg, key, seed)
             frozen_features(method, cfg, es, ckpt_sha, device)
-        print(f"features cached in {cfg.paths.cache}; done in {time.time() - t_start:.1f}s")
+        if dist.is_main():
+            print(f"features cached in {cfg.paths.cache}; done in {time.time() - t_start:.1f}s")
         return []
     return evaluate(method, cfg, ckpt_sha, git, device, t_start, loaded={pre.key: pre})
 
 
 def frozen_features(method, cfg, es, ckpt_sha: str, device) -> dict:
-    """Frozen-encoder features of the train, val and test videos of ``es`` (cached, see protocols/features.py)."""
+    """Frozen-encoder features of the train, val and test videos of ``es`` (cached, see protocols/features.py); on
+    ranks other than 0 the parts read from the cache are None."""
     key_parts = {"checkpoint": ckpt_sha, "fingerprint": es.fingerprint, "split": int(cfg.split),
                  "method": cfg.method.name, "preprocess": _plain(cfg.method.params)}
     sampler = uniform_sampler(cfg, cfg.protocol.retrieval.clip_len)
@@ -151,7 +177,7 @@ def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, load
         base = {"method": cfg.method.name, "backbone": cfg.backbone.name, "dataset": es.label,
                 "split": int(cfg.split), "seed": seed}
         todo = []
-        for proto in cfg.protocols:
+        for proto in cfg.protocols if dist.is_main() else ():
             path = Path(cfg.paths.records) / record_filename(base | {"protocol": proto})
             if path.exists():
                 old = read_record(path)
@@ -160,6 +186,7 @@ def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, load
                     print(f"[{es.label}] {proto}: already done ({path})")
                     continue
             todo.append(proto)
+        todo = dist.broadcast(todo)  # rank 0 reads the records; every rank does the same protocols
         if not todo:
             continue
 
@@ -168,9 +195,12 @@ def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, load
 
         feats = frozen_features(method, cfg, es, ckpt_sha, device) if {"linear", "retrieval"} & set(todo) else {}
         for proto in todo:
+            if proto != "finetune" and not dist.is_main():
+                continue  # the linear probe and retrieval run on rank 0, on the features gathered from all ranks
             t0 = time.time()
             extra = {"n_train": len(es.train), "n_val": len(es.val), "n_test": len(es.test),
-                     "pretrain_data": cfg.dataset.sets[cfg.dataset.pretrain_on].label if method.pretrains else "none"}
+                     "pretrain_data": cfg.dataset.sets[cfg.dataset.pretrain_on].label if method.pretrains else "none",
+                     "world_size": dist.world_size()}
             if proto == "linear":
                 metrics = linear_probe(*((feats[p]["pooled"], feats[p]["labels"]) for p in ("train", "val", "test")),
                                        num_classes=es.index.num_classes, cfg=cfg.protocol.linear, seed=seed, device=device)
@@ -189,6 +219,8 @@ def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, load
             else:
                 metrics = finetune(method, es, cfg, device, seed, make)
                 n_videos = len(es.test)
+                if not dist.is_main():
+                    continue
             record = base | {
                 "protocol": proto, "metrics": metrics, "n_videos": n_videos,
                 "n_skipped": len(es.index.missing) + int(metrics.pop("train_skipped", 0)),
@@ -201,5 +233,6 @@ def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, load
             written.append(path)
             shown = " ".join(f"{k}={v:.3f}" for k, v in metrics.items() if k.startswith(("top", "clip")))
             print(f"[{es.label}] {proto}: {shown}  -> {path}")
-    print(f"done in {time.time() - t_start:.1f}s")
+    if dist.is_main():
+        print(f"done in {time.time() - t_start:.1f}s")
     return written

@@ -7,6 +7,9 @@ conv5 vector of every clip (linear probe) and the locally pooled, flattened conv
 The cache key covers the checkpoint's sha256, the dataset fingerprint, the exact video list, the transform, the clip
 geometry, the pooling and the method's evaluation-time input transform: a new checkpoint never reuses stale
 features (a bug of the VCOP-lineage retrieval script).
+
+In a multi-process run each rank extracts a contiguous share of the videos and the shares are gathered in video
+order, every video exactly once (``distributed.gather_videos``); rank 0 alone reads and writes the cache.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from datasets.samplers import UniformClips
+from protocols import distributed as dist
 from protocols import engine
 from protocols.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
@@ -32,13 +36,14 @@ def cache_key(**parts) -> str:
 
 @torch.no_grad()
 def extract(method, dataset, batch_size: int, workers: int, device, pool: str = "max") -> dict:
-    """Features of every video of ``dataset`` (a ClipDataset with a UniformClips sampler and eval transform)."""
+    """Features of every video of ``dataset`` (a ClipDataset with a UniformClips sampler and eval transform); in a
+    multi-process run every rank gets all of them, and ``batch_size`` is per rank."""
     encoder = method.encoder
     was_training = method.training
     method.eval()
-    pooled, retr, labels = [], [], []
-    loader = engine.make_loader(dataset, batch_size, False, 0, 0, workers, device)
-    for batch in tqdm(loader, desc="features", leave=False, disable=None):
+    pooled, retr, labels, index = [], [], [], []
+    loader = engine.make_eval_loader(dataset, batch_size, workers, device)
+    for batch in tqdm(loader, desc="features", leave=False, disable=None if dist.is_main() else True):
         if batch["clips"] is None or batch["n_skipped"]:
             raise RuntimeError("evaluation videos must never be skipped")
         clips = batch["clips"].to(device, non_blocking=True)  # [B, N, C, T, H, W]
@@ -50,8 +55,11 @@ def extract(method, dataset, batch_size: int, workers: int, device, pool: str = 
         pooled.append(fmap.mean(dim=(2, 3, 4)).view(b, n, -1).cpu())
         retr.append(encoder.retrieval_pool(fmap, pool).view(b, n, -1).mean(1).cpu())
         labels.append(batch["label"])
+        index.append(batch["index"])
     method.train(was_training)
-    out = {"pooled": torch.cat(pooled), "retrieval": torch.cat(retr), "labels": torch.cat(labels)}
+    mine = {"pooled": torch.cat(pooled), "retrieval": torch.cat(retr), "labels": torch.cat(labels),
+            "index": torch.cat(index)} if labels else None  # None: more ranks than videos
+    out = dist.gather_videos(mine, len(dataset))
     if len(out["labels"]) != len(dataset):
         raise RuntimeError(f"extracted {len(out['labels'])} videos, expected {len(dataset)}")
     return out
@@ -68,13 +76,15 @@ def cached_features(method, dataset, cfg, device, key_parts: dict, cache_dir: Pa
         clips=sampler.num_clips, clip_len=sampler.clip_len, pool=cfg.protocol.retrieval.pool, **key_parts,
     )
     path = Path(cache_dir) / f"features-{key}.pt"
-    if path.exists():
+    feats = None
+    if dist.is_main() and path.exists():
         try:
             feats = load_checkpoint(path)
             log.info("features from cache %s", path)
-            return feats
         except CheckpointError as e:
             log.warning("ignoring a bad feature cache file (%s); extracting again", e)
+    if dist.broadcast(feats is not None):
+        return feats  # None on ranks other than 0: only rank 0 uses frozen features (linear probe, retrieval)
     if cfg.eval.features_from_cache_only:
         raise FeatureCacheMiss(
             f"no cached features {path.name} in {cache_dir} for {key_parts.get('part')} of this checkpoint and "
@@ -82,7 +92,8 @@ def cached_features(method, dataset, cfg, device, key_parts: dict, cache_dir: Pa
             "eval.features_from_cache_only=false to extract them here")
     feats = extract(method, dataset, int(cfg.eval.batch_size), int(cfg.eval.num_workers), device,
                     cfg.protocol.retrieval.pool)
-    save_checkpoint(path, feats)
+    if dist.is_main():
+        save_checkpoint(path, feats)
     return feats
 
 

@@ -5,6 +5,10 @@ momentum, cosine schedule. After every epoch the validation split (``val_clips``
 model; the selected weights are then tested once with ``eval.clips_per_video`` uniformly spaced centre-cropped clips
 per video, logits averaged. Top-1 and top-5. The method's evaluation-time input transform (e.g. TCGL's STKD) is
 applied before the encoder, as the released code does.
+
+In a multi-process run the classifier trains in DistributedDataParallel on each global batch split across the ranks
+(as pretraining does), and the validation and test logits are gathered from every rank's share of the videos, every
+video exactly once, so every rank selects the same epoch. BatchNorm statistics are per rank here.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from datasets.samplers import SingleClip, UniformClips
+from protocols import distributed as dist
 from protocols import engine
 from protocols.linear import topk_correct
 
@@ -36,9 +41,9 @@ class Classifier(nn.Module):
 
 @torch.no_grad()
 def video_logits(model: Classifier, loader, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits averaged over each video's clips, for every video of the loader."""
+    """Logits averaged over each video's clips, for every video of the loader's dataset (gathered from all ranks)."""
     model.eval()
-    out, labels = [], []
+    out, labels, index = [], [], []
     for batch in loader:
         if batch["clips"] is None or batch["n_skipped"]:
             raise RuntimeError("evaluation videos must never be skipped")
@@ -48,7 +53,10 @@ def video_logits(model: Classifier, loader, device) -> tuple[torch.Tensor, torch
             logits = model(clips.flatten(0, 1))
         out.append(logits.float().view(b, n, -1).mean(1).cpu())
         labels.append(batch["label"])
-    return torch.cat(out), torch.cat(labels)
+        index.append(batch["index"])
+    mine = {"logits": torch.cat(out), "labels": torch.cat(labels), "index": torch.cat(index)} if out else None
+    got = dist.gather_videos(mine, len(loader.dataset))
+    return got["logits"], got["labels"]
 
 
 def finetune(method, evalset, cfg, device, seed: int, make_dataset) -> dict[str, float]:
@@ -64,27 +72,34 @@ def finetune(method, evalset, cfg, device, seed: int, make_dataset) -> dict[str,
     opt = engine.make_optimizer(model, float(p.lr), float(p.momentum), float(p.weight_decay))
     sched = engine.make_scheduler(opt, int(p.epochs), int(p.warmup_epochs), float(p.lr))
     workers, bs = int(cfg.eval.num_workers), int(p.batch_size)
+    trained = dist.wrap(model, device)  # DistributedDataParallel with several processes, ``model`` itself otherwise
     best = (-1.0, -1, None)
     n_skipped = 0
     for epoch in range(int(p.epochs)):
-        engine.seed_everything(seed, 10_000 + epoch)
+        engine.seed_everything(*dist.seed_parts(seed, 10_000 + epoch))
         sched.step(epoch)
-        model.train()
+        trained.train()
         loader = engine.make_loader(train_ds, bs, True, seed, epoch, workers, device)
-        for batch in tqdm(loader, desc=f"finetune {evalset.label} epoch {epoch + 1}", leave=False, disable=None):
+        for step, batch in enumerate(tqdm(loader, desc=f"finetune {evalset.label} epoch {epoch + 1}", leave=False,
+                                          disable=None if dist.is_main() else True)):
             n_skipped += batch["n_skipped"]
-            if batch["clips"] is None:
+            b = 0 if batch["clips"] is None else batch["clips"].shape[0]
+            n_step, weight = dist.step_weight(b)
+            if n_step == 0:
                 continue
+            if b == 0:  # other ranks have samples in this step: take part with weight 0
+                batch = engine.stand_in(train_ds, loader.global_batches[step])
             batch = engine.to_device(batch, device)
-            with engine.autocast(device):
-                loss = F.cross_entropy(model(batch["clips"][:, 0]).float(), batch["label"])
-            if not torch.isfinite(loss):
+            with engine.autocast(device), dist.stand_in_step(b == 0):
+                loss = F.cross_entropy(trained(batch["clips"][:, 0]).float(), batch["label"])
+            if not dist.all_finite(loss):
                 raise RuntimeError(f"non-finite fine-tuning loss at epoch {epoch + 1}; lower protocol.finetune.lr")
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss if weight == 1.0 else loss * weight).backward()
             opt.step()
+        dist.sync_buffers(model)  # every rank validates (and keeps) rank 0's BatchNorm statistics
         if len(val_ds):
-            logits, labels = video_logits(model, engine.make_loader(val_ds, bs, False, seed, 0, workers, device), device)
+            logits, labels = video_logits(model, engine.make_eval_loader(val_ds, bs, workers, device), device)
             acc = topk_correct(logits, labels, 1)
         else:
             acc = 0.0
@@ -92,8 +107,9 @@ def finetune(method, evalset, cfg, device, seed: int, make_dataset) -> dict[str,
         if acc > best[0]:
             best = (acc, epoch + 1, copy.deepcopy(model.state_dict()))
     model.load_state_dict(best[2])
-    logits, labels = video_logits(model, engine.make_loader(test_ds, bs, False, seed, 0, workers, device), device)
+    logits, labels = video_logits(model, engine.make_eval_loader(test_ds, bs, workers, device), device)
     if len(labels) != len(evalset.test):
         raise RuntimeError(f"fine-tune test scored {len(labels)} videos, the split has {len(evalset.test)}")
     return {"top1": topk_correct(logits, labels, 1), "top5": topk_correct(logits, labels, 5),
-            "val_top1": best[0], "selected_epoch": float(best[1]), "train_skipped": float(n_skipped)}
+            "val_top1": best[0], "selected_epoch": float(best[1]),
+            "train_skipped": dist.all_reduce_sum([float(n_skipped)])[0]}

@@ -7,9 +7,14 @@
   from the newest checkpoint whose hash verifies (a truncated one is ignored).
 - The validation split's pretext loss and accuracy go to ``pretrain_log.csv`` every epoch.
 - A NaN or inf loss stops the run with a clear error; the last good checkpoint stays.
+- Several processes (protocols/distributed.py): DistributedDataParallel, each global batch split across the ranks,
+  each rank's loss weighted so the gradient is that of the global batch's mean loss; ``pretrain.sync_bn`` makes
+  BatchNorm use the statistics of the global batch. Losses and accuracies are logged over all ranks.
+  Rank 0 alone writes the log and the checkpoints; a resume loads rank 0's choice of checkpoint on every rank.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import logging
@@ -22,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from methods.base import PretextMethod
+from protocols import distributed as dist
 from protocols import engine
 from protocols.checkpoint import latest_good_checkpoint, load_checkpoint, load_state_strict, save_checkpoint
 
@@ -64,7 +70,7 @@ def evaluate_pretext(method: PretextMethod, loader, device) -> tuple[float, floa
     """Mean pretext loss and accuracy on a loader, the method in eval mode (graph augmentation off)."""
     method.eval()
     tot_loss = tot_acc = n = 0.0
-    for batch in loader:
+    for batch in loader:  # this rank's share of the videos; the sums are then taken over all ranks
         if batch["clips"] is None:
             continue
         batch = engine.to_device(batch, device)
@@ -74,14 +80,16 @@ def evaluate_pretext(method: PretextMethod, loader, device) -> tuple[float, floa
         tot_loss += float(out.loss) * b
         tot_acc += float(out.accuracy) * b
         n += b
+    tot_loss, tot_acc, n = dist.all_reduce_sum([tot_loss, tot_acc, n])
     return (tot_loss / n, tot_acc / n) if n else (float("nan"), float("nan"))
 
 
 def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_dir: Path, device) -> Path:
-    """Train ``method`` and return the final checkpoint path (``work_dir/final.pt``)."""
+    """Train ``method`` and return the final checkpoint path (``work_dir/final.pt``). With ``pretrain.sync_bn`` in
+    a multi-process run a copy with SyncBatchNorm layers is trained: load the returned checkpoint."""
     ckpt_dir = work_dir / "checkpoints"
     final = work_dir / "final.pt"
-    if final.exists() and latest_good_checkpoint(work_dir, "final.pt"):
+    if dist.broadcast(final.exists() and latest_good_checkpoint(work_dir, "final.pt") is not None):
         log.info("pretraining already finished: %s", final)
         return final
     method.to(device)
@@ -91,13 +99,17 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
     epochs, seed = int(p.epochs), int(cfg.seed)
 
     if not method.pretrains:  # `random`: the checkpoint is the seeded initialisation
-        save_checkpoint(final, checkpoint_payload(method, meta, 0))
+        if dist.is_main():
+            save_checkpoint(final, checkpoint_payload(method, meta, 0))
+        dist.barrier()
         return final
+    if p.sync_bn and dist.world_size() > 1:  # a copy: the caller's method keeps plain BatchNorm layers
+        method = dist.convert_sync_batchnorm(copy.deepcopy(method), device)
 
     optimizer = engine.make_optimizer(method, float(opt_cfg.lr), float(opt_cfg.momentum), float(opt_cfg.weight_decay))
     scheduler = engine.make_scheduler(optimizer, epochs, int(p.warmup_epochs), float(opt_cfg.lr))
     start = 0
-    resume = latest_good_checkpoint(ckpt_dir)
+    resume = dist.broadcast(latest_good_checkpoint(ckpt_dir) if dist.is_main() else None)
     if resume is not None:
         state = load_checkpoint(resume)
         load_state_strict(method, state["state_dict"], f"{resume} (resuming {meta['method']})")
@@ -106,66 +118,79 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
         log.info("resuming from %s (epoch %d done)", resume, start - 1)
     log_path = work_dir / "pretrain_log.csv"
     rows = _read_log(log_path, start - 1)
+    model = dist.wrap(method, device)  # DistributedDataParallel with several processes, ``method`` itself otherwise
 
-    val_loader = engine.make_loader(val_set, int(p.batch_size), False, seed, 0, int(p.num_workers), device)
+    val_loader = engine.make_eval_loader(val_set, int(p.batch_size), int(p.num_workers), device)
     for epoch in range(start, epochs):
-        engine.seed_everything(seed, epoch)
+        engine.seed_everything(*dist.seed_parts(seed, epoch))
         scheduler.step(epoch)
-        method.train()
+        model.train()
         loader = engine.make_loader(train_set, int(p.batch_size), True, seed, epoch, int(p.num_workers), device)
         total = len(loader) if p.max_steps_per_epoch is None else min(len(loader), int(p.max_steps_per_epoch))
         bar = tqdm(total=total, desc=f"pretrain {meta['method']} epoch {epoch + 1}/{epochs}", leave=False,
-                   dynamic_ncols=True, disable=None)
+                   dynamic_ncols=True, disable=None if dist.is_main() else True)
         sums = {"loss": 0.0, "acc": 0.0, "n": 0, "skipped": 0, "short": 0, "clips": 0}
         t0 = time.perf_counter()
         for step, batch in enumerate(loader):
             if step >= total:
                 break
             sums["skipped"] += batch["n_skipped"]
-            if batch["clips"] is None:
+            b = 0 if batch["clips"] is None else batch["clips"].shape[0]
+            n_step, weight = dist.step_weight(b)
+            if n_step == 0:
                 bar.update(1)
                 continue
-            sums["short"] += batch["n_short"]
+            if b == 0:  # other ranks have samples in this step: take part with weight 0
+                batch = engine.stand_in(train_set, loader.global_batches[step])
+            else:
+                sums["short"] += batch["n_short"]
             batch = engine.to_device(batch, device)
-            with engine.autocast(device):
-                out = method(batch)
+            with engine.autocast(device), dist.stand_in_step(b == 0):
+                out = model(batch)
             loss = out.loss
-            if not torch.isfinite(loss):
+            if not dist.all_finite(loss):
                 raise NonFiniteLossError(
                     f"non-finite pretraining loss ({float(loss.detach())}) at epoch {epoch + 1}, step {step + 1} of "
                     f"{meta['method']}; the last good checkpoint in {ckpt_dir} is kept. Lower method.optim.lr "
                     "or check the input data."
                 )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss if weight == 1.0 else loss * weight).backward()
             optimizer.step()
-            b = batch["clips"].shape[0]
             sums["loss"] += float(loss.detach()) * b
             sums["acc"] += float(out.accuracy) * b
             sums["n"] += b
             sums["clips"] += b * batch["clips"].shape[1]
             rate = sums["clips"] / max(time.perf_counter() - t0, 1e-9)
-            bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.3f}", acc=f"{sums['acc'] / sums['n']:.3f}",
+            n_seen = max(sums["n"], 1)  # 0 on a rank whose first shares were stand-ins
+            bar.set_postfix(loss=f"{sums['loss'] / n_seen:.3f}", acc=f"{sums['acc'] / n_seen:.3f}",
                             clips_s=f"{rate:.1f}")
             bar.update(1)
         bar.close()
+        elapsed = time.perf_counter() - t0
+        sums = dict(zip(sums, dist.all_reduce_sum(list(sums.values()))))  # over all ranks
         if sums["n"] == 0:
             raise RuntimeError(f"epoch {epoch + 1}: every training video was skipped; see the warnings above")
-        engine.seed_everything(seed, epoch, 1)  # the validation pass draws its own shuffles and graph views
+        # the validation pass draws its own shuffles and graph views
+        engine.seed_everything(*dist.seed_parts(seed, epoch, 1))
+        dist.sync_buffers(method)  # the checkpoint below holds rank 0's; validate with those on every rank
         val_loss, val_acc = evaluate_pretext(method, val_loader, device) if len(val_set) else (math.nan, math.nan)
         row = {
             "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": sums["loss"] / sums["n"],
             "train_acc": sums["acc"] / sums["n"], "val_loss": val_loss, "val_acc": val_acc,
-            "n_skipped": sums["skipped"], "n_short": sums["short"],
-            "clips_per_s": sums["clips"] / max(time.perf_counter() - t0, 1e-9),
+            "n_skipped": int(sums["skipped"]), "n_short": int(sums["short"]),
+            "clips_per_s": sums["clips"] / max(elapsed, 1e-9),
         }
         rows.append(row)
-        _write_log(log_path, rows)  # before the checkpoint: a resume re-reads only the rows up to its epoch
-        save_checkpoint(ckpt_dir / f"epoch_{epoch:04d}.pt", checkpoint_payload(method, meta, epoch, optimizer))
-        for old in sorted(ckpt_dir.glob("epoch_*.pt"))[:-2]:  # keep the newest two
-            old.unlink(missing_ok=True)
-            Path(f"{old}.sha256").unlink(missing_ok=True)
+        if dist.is_main():
+            _write_log(log_path, rows)  # before the checkpoint: a resume re-reads only the rows up to its epoch
+            save_checkpoint(ckpt_dir / f"epoch_{epoch:04d}.pt", checkpoint_payload(method, meta, epoch, optimizer))
+            for old in sorted(ckpt_dir.glob("epoch_*.pt"))[:-2]:  # keep the newest two
+                old.unlink(missing_ok=True)
+                Path(f"{old}.sha256").unlink(missing_ok=True)
         log.info("epoch %d/%d: train loss %.4f acc %.3f | val loss %.4f acc %.3f | %.1f clips/s",
                  epoch + 1, epochs, row["train_loss"], row["train_acc"], val_loss, val_acc, row["clips_per_s"])
-    save_checkpoint(final, checkpoint_payload(method, meta, epochs - 1))
+    if dist.is_main():
+        save_checkpoint(final, checkpoint_payload(method, meta, epochs - 1))
+    dist.barrier()  # the other ranks read final.pt next
     return final
