@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from methods.registry import build_method
 from protocols import data, engine
 from protocols import distributed as dist
+from protocols.config_checks import PROTOCOLS, STAGES, check_values
 from protocols.checkpoint import CheckpointError, file_sha256, load_checkpoint, load_state_strict
 from protocols.features import cached_features, uniform_sampler
 from protocols.finetune import finetune
@@ -26,8 +27,6 @@ from results.provenance import config_hash, device_info, git_info, package_versi
 from results.records import read_record, record_filename, write_record
 
 log = logging.getLogger("vssl")
-STAGES = ("pretrain", "features", "eval", "all")
-PROTOCOLS = ("linear", "finetune", "retrieval")
 _RUNTIME_KEYS = ("paths", "device", "stage", "protocols", "pretrained")  # do not change what a result means
 
 
@@ -59,6 +58,7 @@ def eval_config_hash(cfg: DictConfig) -> str:
 
 
 def check_config(cfg: DictConfig) -> None:
+    check_values(cfg)  # types and ranges (split=1.5, seed=abc, ...): also for the pipeline and in-process runs
     if cfg.stage not in STAGES:
         raise ValueError(f"stage={cfg.stage!r}; valid: {', '.join(STAGES)}")
     bad = [p for p in cfg.protocols if p not in PROTOCOLS]

@@ -32,7 +32,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 CONF = Path(__file__).resolve().parent / "conf"
-STAGES = ("pretrain", "features", "eval", "all")  # as protocols/app.py
+STAGES = ("pretrain", "features", "eval", "all")  # protocols/app.py uses these
 PROTOCOLS = ("linear", "finetune", "retrieval")
 _MISSING = object()
 
