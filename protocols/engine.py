@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 
 import numpy as np
@@ -128,17 +129,43 @@ def stand_in(dataset: ClipDataset, indices: list[int]) -> dict:
     raise RuntimeError(f"no usable sample among this step's videos {indices}, though another rank had one")
 
 
-def make_optimizer(params_or_model, lr: float, momentum: float, weight_decay: float):
-    """SGD with momentum via timm's factory (no weight decay on biases and norm layers; foreach kernels)."""
-    from timm.optim import create_optimizer_v2
-
-    return create_optimizer_v2(params_or_model, opt="sgd", lr=lr, momentum=momentum, weight_decay=weight_decay,
-                               foreach=True)
+# The optimiser and schedule are timm's `create_optimizer_v2(opt="sgd")` and `CosineLRScheduler` (warm-up prefix,
+# stepped per epoch), written out here because importing timm costs ~3 s of every training process (it imports
+# torchvision and every model) and the DVC pipeline runs one process per cell; tests/protocols/test_engine.py checks
+# both against timm, group by group and epoch by epoch.
 
 
-def make_scheduler(optimizer, epochs: int, warmup_epochs: int, lr: float):
-    """Cosine schedule with linear warm-up (timm), stepped once per epoch with the epoch number."""
-    from timm.scheduler import CosineLRScheduler
+def make_optimizer(model: torch.nn.Module, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
+    """SGD with Nesterov momentum, no weight decay on biases and other 1-d parameters (norm layers); foreach."""
+    no_decay, decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+    groups = [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True, foreach=True)
 
-    return CosineLRScheduler(optimizer, t_initial=max(1, epochs), lr_min=lr * 1e-2, warmup_t=warmup_epochs,
-                             warmup_lr_init=lr * 1e-2 if warmup_epochs else lr, warmup_prefix=True, t_in_epochs=True)
+
+class CosineSchedule:
+    """Linear warm-up from lr/100 over ``warmup_epochs``, then cosine from lr to lr/100 over ``epochs`` epochs.
+    ``step(epoch)`` sets the learning rate of every group for that epoch (0-based)."""
+
+    def __init__(self, optimizer, epochs: int, warmup_epochs: int, lr: float):
+        self.optimizer, self.epochs, self.warmup, self.lr = optimizer, max(1, int(epochs)), int(warmup_epochs), lr
+        self.lr_min = lr * 1e-2
+        self.step(0)
+
+    def lr_at(self, epoch: int) -> float:
+        if epoch < self.warmup:
+            return self.lr_min + epoch * (self.lr - self.lr_min) / self.warmup
+        t = epoch - self.warmup
+        if t >= self.epochs:
+            return self.lr_min
+        return self.lr_min + 0.5 * (self.lr - self.lr_min) * (1 + math.cos(math.pi * t / self.epochs))
+
+    def step(self, epoch: int) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(epoch)
+
+
+def make_scheduler(optimizer, epochs: int, warmup_epochs: int, lr: float) -> CosineSchedule:
+    return CosineSchedule(optimizer, epochs, warmup_epochs, lr)

@@ -1,6 +1,7 @@
 """Pretraining: one plain, auditable loop.
 
-- SGD with momentum (per-method defaults from the method config), cosine schedule with warm-up (timm).
+- SGD with Nesterov momentum (per-method defaults from the method config), cosine schedule with warm-up: timm's
+  factories, written out in protocols/engine.py.
 - Deterministic: data order and augmentation are functions of (seed, epoch, index); the torch RNG is re-seeded from
   (seed, epoch) at the start of every epoch, so a run resumed from an epoch checkpoint is bit-identical on CPU.
 - A checkpoint is written atomically after every epoch with a sha256 sidecar; a rerun of the same command resumes
