@@ -47,7 +47,7 @@ def pipeline_repo(tmp_path_factory):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["matrix"].update(methods=["random", "speednet"], seeds=[0], protocols=["linear", "retrieval"],
                             datasets=["ucf101"])
-    params["run"]["preset"] = "smoke"
+    params["run"].update(preset="smoke", overrides=[])
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}

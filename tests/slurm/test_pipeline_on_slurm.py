@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 def test_pipeline_stage_runs_as_a_slurm_job(slurm_cluster, tmp_path):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["matrix"].update(methods=["speednet"], seeds=[0], datasets=["ucf101"])
-    params["run"]["preset"] = "smoke"
+    params["run"].update(preset="smoke", overrides=[])
     params["launcher"] = "slurm"
     params["slurm"].update(cpus_per_task=1, timeout_min=10)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
