@@ -28,7 +28,7 @@ import seaborn as sns  # noqa: E402
 
 from results.atomic import atomic_write  # noqa: E402
 from results.stats import mean_ci  # noqa: E402
-from results.tables import KS, PROTOCOL_NAMES, dataset_order, method_order  # noqa: E402
+from results.tables import KS, PROTOCOL_NAMES, dataset_order, method_order, read_results  # noqa: E402
 
 PROTOCOLS = ("linear", "finetune", "retrieval")
 PLOTS = tuple(f"top1_{p}" for p in PROTOCOLS) + ("retrieval_topk", "pretraining", "rank_flip")
@@ -75,15 +75,20 @@ def bar_top1(df: pd.DataFrame, protocol: str):
     return fig
 
 
-def retrieval_topk(df: pd.DataFrame):
-    d = df[df.protocol == "retrieval"]
+def _dataset_panels(d: pd.DataFrame, what: str):
+    """One panel per dataset of ``d``; (figure, [(axis, dataset)], method colours), or no panels without data."""
     datasets = dataset_order(d.dataset) or ["(none)"]
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.5), squeeze=False)
     if d.empty:
-        _no_data(axes[0, 0], "retrieval")
-        return fig
-    colours = _palette(method_order(d.method))
-    for ax, ds in zip(axes[0], datasets):
+        _no_data(axes[0, 0], what)
+        return fig, [], {}
+    return fig, list(zip(axes[0], datasets)), _palette(method_order(d.method))
+
+
+def retrieval_topk(df: pd.DataFrame):
+    d = df[df.protocol == "retrieval"]
+    fig, panels, colours = _dataset_panels(d, "retrieval")
+    for ax, ds in panels:
         dd = d[d.dataset == ds]
         for m in method_order(dd.method):
             pts = [(k, *_summary(dd[(dd.method == m) & (dd.metric == f"top{k}")].groupby("seed").value.mean()))
@@ -130,13 +135,8 @@ def pretraining(curves: pd.DataFrame):
 
 def rank_flip(df: pd.DataFrame):
     d = df[df.metric == "top1"]
-    datasets = dataset_order(d.dataset) or ["(none)"]
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.5), squeeze=False)
-    if d.empty:
-        _no_data(axes[0, 0], "top-1")
-        return fig
-    colours = _palette(method_order(d.method))
-    for ax, ds in zip(axes[0], datasets):
+    fig, panels, colours = _dataset_panels(d, "top-1")
+    for ax, ds in panels:
         means = d[d.dataset == ds].groupby(["protocol", "method"]).value.mean().unstack("protocol")
         protocols = [p for p in PROTOCOLS if p in means.columns]
         ranks = means[protocols].rank(ascending=False, method="average")
@@ -183,7 +183,7 @@ def main(argv=None) -> None:
     ap.add_argument("--curves", default="results/pretrain_curves.csv")
     ap.add_argument("--out", default="results/plots")
     a = ap.parse_args(argv)
-    df = pd.read_csv(a.results, dtype={"pretrain_data": str}, keep_default_na=False, na_values={"value": [""]})
+    df = read_results(a.results)
     curves = pd.read_csv(a.curves)
     paths = save_all(render_all(df, curves), Path(a.out))
     print(f"wrote {len(paths)} plot files to {a.out}")

@@ -207,13 +207,18 @@ def load_reference(path: Path) -> pd.DataFrame:
     return ref
 
 
+def read_results(path) -> pd.DataFrame:
+    """results/results.csv as written by results.aggregate (an empty pretrain_data stays an empty string)."""
+    return pd.read_csv(path, dtype={"pretrain_data": str}, keep_default_na=False, na_values={"value": [""]})
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default="results/results.csv")
     ap.add_argument("--reference", default="results/reference/reported.csv")
     ap.add_argument("--out", default="results/tables")
     a = ap.parse_args(argv)
-    df = pd.read_csv(a.results, dtype={"pretrain_data": str}, keep_default_na=False, na_values={"value": [""]})
+    df = read_results(a.results)
     paths = write_tables(build_tables(df, load_reference(Path(a.reference))), Path(a.out))
     print(f"wrote {len(paths)} table files to {a.out}")
 
