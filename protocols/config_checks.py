@@ -61,22 +61,12 @@ def _reference(chosen: dict) -> dict:
     return ref
 
 
+_KINDS = ((type(None), "null"), (bool, "a bool (true/false)"), (int, "an integer"), (float, "a number"),
+          (str, "a string"), (list, "a list"), (dict, "a section (key: value, ...)"))  # bool before int
+
+
 def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a bool (true/false)"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a section (key: value, ...)"
-    return type(value).__name__
+    return next((name for t, name in _KINDS if isinstance(value, t)), type(value).__name__)
 
 
 def _fits(value: Any, default: Any) -> bool:
