@@ -135,6 +135,16 @@ def submit_slurm(job: CellJob, name: str, slurm: dict) -> None:
     print(f"SLURM job {j.job_id} finished", flush=True)
 
 
+def _warm_enabled(params: dict) -> bool:
+    """Local cells run in a fork of a warm worker (protocols/warm.py) unless params.yaml's ``local.warm_worker`` is
+    false or VSSL_WARM=0; never from inside a worker's child."""
+    if os.environ.get("VSSL_WARM_CHILD") == "1":
+        return False
+    if os.environ.get("VSSL_WARM", "1").strip().lower() in ("0", "false", "no"):
+        return False
+    return bool((params.get("local") or {}).get("warm_worker", True))
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description="Run one stage cell of the DVC pipeline (see dvc.yaml).")
     ap.add_argument("stage", choices=["data", "pretrain", "features", "evaluate"])
@@ -150,10 +160,22 @@ def main(argv=None) -> None:
     missing = [f"--{k}" for k in need if getattr(a, k) is None]
     if missing:
         ap.error(f"stage {a.stage} needs {' '.join(missing)}")
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     params = load_params(a.params)
+    if params["launcher"] == "local" and _warm_enabled(params):
+        from protocols import warm
+
+        try:
+            code = warm.run_in_worker("protocols.pipeline:main", list(sys.argv[1:] if argv is None else argv),
+                                      float((params.get("local") or {}).get("idle_s", warm.DEFAULT_IDLE_S)))
+        except warm.WarmUnavailable as e:
+            print(f"pipeline: no warm worker ({e}); running this cell in this process", file=sys.stderr)
+        else:
+            sys.exit(code)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
     ovr = overrides(params, a.stage, a.method, a.backbone, a.seed, a.dataset, a.protocol)
     print(f"pipeline {a.stage}: {' '.join(ovr)}", flush=True)
+    if os.environ.get("VSSL_WARM_CHILD") == "1":
+        print(f"pipeline: forked from warm worker {os.getppid()} (protocols/warm.py)", flush=True)
     if a.stage == "data":
         cfg = compose(ovr)
         keys = list(dict.fromkeys([cfg.dataset.pretrain_on, *params["matrix"]["datasets"]]))

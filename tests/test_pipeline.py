@@ -48,6 +48,7 @@ def pipeline_repo(tmp_path_factory):
     params["matrix"].update(methods=["random", "speednet"], seeds=[0], protocols=["linear", "retrieval"],
                             datasets=["ucf101"])
     params["run"].update(preset="smoke", overrides=[])
+    params["local"] = {"warm_worker": True, "idle_s": 30}
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
@@ -128,3 +129,51 @@ def test_exp_run_with_a_one_off_variation_keeps_finished_cells(pipeline_repo):
     assert set(df.protocol) == {"linear"}
     assert record.read_bytes() == before  # the evaluate cell was not re-run
     assert "linear" in dvc("exp", "show", "--no-pager", "--csv", cwd=repo, env=env).stdout
+
+
+def _tensors(path) -> dict:
+    import torch
+
+    def flat(o, p=""):
+        if isinstance(o, dict):
+            for k, v in o.items():
+                yield from flat(v, f"{p}/{k}")
+        elif torch.is_tensor(o):
+            yield p, o
+
+    return dict(flat(torch.load(path, map_location="cpu", weights_only=False)))
+
+
+def _cell_outputs(repo) -> dict:
+    ckpt = next((repo / "runs/pipeline/pretrain/speednet__tiny__seed0").glob("*/final.pt"))
+    feats = sorted((_tensors(f) for f in (repo / "runs/pipeline/features/speednet__tiny__seed0__ucf101").glob("*.pt")),
+                   key=lambda d: (d["/labels"].numel(), float(d["/pooled"].sum())))
+    rec = json.loads(next((repo / "results/records/speednet__tiny__seed0__ucf101__linear").glob("*.json")).read_text())
+    return {"weights": _tensors(ckpt), "features": feats, "record": rec}
+
+
+def test_cells_in_the_warm_worker_equal_cells_in_fresh_processes(pipeline_repo):
+    """Runs last (it re-runs cells). The fixture's repro ran every cell in a fork of the warm worker; the same
+    three cells again, each in a fresh process (VSSL_WARM=0), give the same weights, features and metrics."""
+    import torch
+
+    repo, env = pipeline_repo
+    stages = ("pretrain@speednet-tiny-0", "features@speednet-tiny-0-ucf101", "evaluate@speednet-tiny-0-linear-ucf101")
+    warm_run = dvc("repro", "-f", "-s", stages[0], cwd=repo, env=env)
+    assert "forked from warm worker" in warm_run.stdout
+    for stage in stages[1:]:
+        dvc("repro", "-f", "-s", stage, cwd=repo, env=env)
+    warm = _cell_outputs(repo)
+    cold_env = {**env, "VSSL_WARM": "0"}
+    for stage in stages:
+        out = dvc("repro", "-f", "-s", stage, cwd=repo, env=cold_env).stdout
+        assert "forked from warm worker" not in out and "Running stage" in out
+    cold = _cell_outputs(repo)
+    assert warm["weights"].keys() == cold["weights"].keys() and len(warm["weights"]) > 5
+    assert all(torch.equal(warm["weights"][k], cold["weights"][k]) for k in warm["weights"])
+    assert len(warm["features"]) == len(cold["features"]) == 3
+    for a, b in zip(warm["features"], cold["features"]):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    volatile = {"timestamp", "wall_time_s"}  # the checkpoint sha256 too is the same: byte-identical weights
+    assert {k: v for k, v in warm["record"].items() if k not in volatile} == \
+        {k: v for k, v in cold["record"].items() if k not in volatile}
