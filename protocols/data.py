@@ -34,6 +34,16 @@ class EvalSet:
         return self.index.train
 
 
+def generation_workers() -> int:
+    """Processes for rendering an embedded set: the CPUs this process may use, at most 8 (the files are identical
+    for any count: tests/datasets/test_generation_workers.py)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(8, cpus))
+
+
 def ensure_embedded(root: Path, layout: str, size: str, seed: int) -> Path:
     """Generate an embedded dataset if it is not there yet. Written to a temporary sibling folder and renamed, so a
     killed generation or two concurrent jobs never leave a half-written dataset behind."""
@@ -45,7 +55,7 @@ def ensure_embedded(root: Path, layout: str, size: str, seed: int) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
         log.info("generating embedded %s (%s, seed %d) into %s", layout, size, seed, root)
-        generate(tmp, layout, size, seed)
+        generate(tmp, layout, size, seed, workers=generation_workers())
         try:
             os.rename(tmp, root)
         except OSError:
