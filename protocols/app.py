@@ -21,6 +21,7 @@ from protocols.checkpoint import CheckpointError, file_sha256, load_checkpoint, 
 from protocols.features import cached_features, uniform_sampler
 from protocols.finetune import finetune
 from protocols.linear import linear_probe
+from protocols.preemption import ignore_requeue_signal
 from protocols.pretrain import FORMAT, pretrain
 from protocols.retrieval import topk_retrieval
 from results.provenance import config_hash, device_info, git_info, package_versions, utc_now
@@ -99,6 +100,9 @@ def run(cfg: DictConfig) -> list[Path]:
     except BaseException:
         dist.shutdown(wait=False)
         raise
+    finally:
+        # the outcome is final: a SLURM job must neither requeue nor die on a late time-limit signal
+        ignore_requeue_signal()
     dist.shutdown()
     return written
 
