@@ -20,10 +20,13 @@ Two disjoint catalogues, built combinatorially (primitive x parameters) in a fix
   decelerating rotation), spirals, waves, breathe, pulse, shake, curves (quarter-circle turns), figure eight,
   square paths.
 
-Size changes are periodic in log-size with a random phase per video (``Amplitudes.phase``): ``Grow`` grows steadily
-by the factor ``e^log_scale`` over the video and snaps back to its smallest size once, at a random time. Like position
-on the torus and the uniform start angle, this makes the pose in ANY single frame identically distributed for every
-class (a centred monotonic growth would make Grow's first frames small and Shrink's large).
+Grow / Shrink change size MONOTONICALLY over the whole video, by the factor ``e^log_scale``, centred on the per-video
+(random) object size; ``Shrink`` is the exact time reversal of ``Grow``, so the sizes seen over a video are identically
+distributed for the two, and a single frame (whose time is unknown) does not tell them apart. The monotone profile
+replaced a sawtooth (steady growth with one snap-back at a random time, ``Amplitudes.phase``) that made every frame's
+size identically distributed but also made the clips of a video exchangeable, so clip ORDER was unidentifiable from
+pooled clip features and the order pretext tasks stayed at chance (BENCHMARKS.md, "Pretext learnability").
+``breathe`` and ``pulse`` (HMDB) stay periodic with a random phase.
 
 No motion appears in both catalogues (e.g. UCF has constant-speed rotation, HMDB only accelerating/decelerating spins),
 so the two layouts support a transfer evaluation.
@@ -174,13 +177,13 @@ def _combine(*fns):
 
 
 def _scale(profile):
-    """Log-size profile ``profile(tau, phase)``, periodic in ``tau + phase`` (see the module docstring)."""
+    """Log-size profile ``profile(tau, phase)`` (the phase is used by the periodic profiles, breathe and pulse)."""
     return lambda tau, a: (0.0, 0.0, 0.0, a.log_scale * profile(tau, a.phase))
 
 
-def _saw(t, p):
-    """Sawtooth in [-0.5, 0.5): steady growth over the video with one snap back at tau = 1 - phase."""
-    return (t + p) % 1.0 - 0.5
+def _ramp(t, p):
+    """Monotone growth over the whole video, centred on the per-video start size: -0.5 at tau = 0, 0.5 at tau = 1."""
+    return t - 0.5
 
 
 # ---------------------------------------------------------------------------------------------- catalogues
@@ -206,7 +209,7 @@ def _ucf_catalogue() -> list[Motion]:
          "TranslateDown", "constant-speed translation downwards")
     pair("RotateClockwise", "in-place rotation, clockwise on screen", _rotate(1.0),
          "RotateCounterclockwise", "in-place rotation, counter-clockwise on screen")
-    pair("Grow", "in-place steady growth by e^log_scale, snapping back once at a random time", _scale(_saw),
+    pair("Grow", "in-place steady growth by e^log_scale over the whole video", _scale(_ramp),
          "Shrink", "in-place shrinking")
     pair("AccelerateRight", "moves right, speeding up from rest", _move("Right", lambda t: t * t),
          "DecelerateLeft", "moves left, slowing down to rest")
@@ -241,7 +244,7 @@ def _ucf_catalogue() -> list[Motion]:
     for d in DIRECTIONS:
         o = OPPOSITE[d]
         pair(f"GrowMoving{d}", f"grows while translating {d}",
-             _combine(_scale(_saw), _move(d, lambda t: t)),
+             _combine(_scale(_ramp), _move(d, lambda t: t)),
              f"ShrinkMoving{o}", f"shrinks while translating {o}")
     add(Motion("RotateClockwiseThenCounterclockwise", "rotates clockwise, then back (palindromic)",
                _rotate(1.0, lambda t: 0.5 - np.abs(t - 0.5))))

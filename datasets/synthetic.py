@@ -26,20 +26,23 @@ Sizes (``SIZES``; every video of a size has the same geometry; mpeg4 in AVI, yuv
 
 64+ frames everywhere, so a VCOP/TCGL tuple (3 clips x 16 frames + 2 gaps x 8 = 64) always fits.
 
-Classes are MOTIONS (``datasets.motions``): ucf101 uses the first N of the CamelCase catalogue (tiny: TranslateLeft,
-TranslateRight, TranslateUp, TranslateDown, RotateClockwise, RotateCounterclockwise, Grow, Shrink; small adds
-AccelerateRight, DecelerateLeft, LeftThenUp, DownThenRight; bench: the first 101, built combinatorially from
+Classes are MOTIONS (``datasets.motions``): ucf101 uses the first N of the CamelCase catalogue (small: TranslateLeft,
+TranslateRight, TranslateUp, TranslateDown, RotateClockwise, RotateCounterclockwise, Grow, Shrink, AccelerateRight,
+DecelerateLeft, LeftThenUp, DownThenRight; tiny instead names 8 size-changing classes, ``SizeSpec.ucf_names``: Grow,
+Shrink, GrowMovingUp, ShrinkMovingDown, GrowMovingLeft, ShrinkMovingRight, GrowMovingUpLeft, ShrinkMovingDownRight,
+so that clip order is learnable in a test budget; bench: the first 101, built combinatorially from
 primitive x direction/sense), hmdb51 the first N of a disjoint snake_case catalogue (tiny: orbit_cw, orbit_ccw,
 zigzag_right, zigzag_left, hop_right, hop_left; small adds stop_go_up, stop_go_down, spin_speedup_cw,
 spin_slowdown_ccw; bench: all 51). Most classes come in time-reversal pairs, so temporal order matters.
 The full catalogues with descriptions are listed in ``SYNTHETIC.json`` of every dataset and in ``datasets.motions``.
 
 What a single frame does NOT reveal: the scene is a torus (objects leaving an edge re-enter at the opposite one), so
-the target's position is uniform in every frame whatever the class; its start angle is uniform; size changes are
-periodic in log-size with a random phase (Grow grows steadily and snaps back once at a random time), so the size
-distribution is the same in every frame for every class; shape (7 kinds),
+the target's position is uniform in every frame whatever the class; its start angle is uniform; Grow and Shrink are exact time reversals
+of each other around a random object size, so the sizes over a video are identically distributed for the two (but a
+frame's size does depend on its time: that is the order cue); shape (7 kinds),
 colour, texture (none/stripes/checker), size, background (colour + gradient + static clutter blobs) and distractors
-are random. A group (UCF) / source (HMDB) shares background and target appearance ("same actor, same scene"), so
+are random (background base colour per channel uniform in ``bg_range``; tiny's dark range makes every object
+brighter than its background). A group (UCF) / source (HMDB) shares background and target appearance ("same actor, same scene"), so
 splitting by group matters; clips differ in start pose, speed and distractors.
 Every object carries an off-centre marker dot, so rotations are visible even for symmetric shapes.
 
@@ -112,6 +115,7 @@ class SizeSpec:
     clutter: int = 6  # static background blobs
     clutter_contrast: float = 0.3  # blob colour = background + contrast * (random colour - background)
     bg_gradient: float = 40.0  # max colour change across the background, grey levels
+    bg_range: tuple[float, float] = (30.0, 225.0)  # background base colour, each channel uniform in this range
     min_contrast: float = 60.0  # min luma difference between an object and the background
     texture_contrast: float = 0.35  # object texture amplitude (x 80 grey levels)
     object_size: tuple[float, float] = (0.12, 0.18)  # object radius
@@ -150,12 +154,18 @@ class SizeSpec:
 
 
 SIZES: dict[str, SizeSpec] = {
-    # tiny is for tests: easy by measurement (clean, large, fast objects), so that a test-sized budget (~150 steps)
-    # shows learning; with small's difficulty at 32x32, SpeedNet and the order tasks stayed at chance (BENCHMARKS.md).
+    # tiny is for tests: easy by measurement, so that a test-sized budget (~200 steps) shows learning for every
+    # pretext task (BENCHMARKS.md, "Pretext learnability"): clean (no noise, distractors or clutter), fast motion;
+    # its ucf101 classes all change size monotonically (Grow / Shrink, alone or while moving), a state that globally
+    # pooled clip features see, so clip order is identifiable; the background is dark (bg_range) so every object is
+    # brighter than it (min_contrast), which makes "more object" the same sign of pooled activation in every video.
+    # With stationary classes or a random-luma background the order tasks stayed at chance.
     "tiny": SizeSpec("tiny", 32, 32, 64, 25, ucf_classes=8, ucf_groups=4, ucf_clips_per_group=(1, 2),
                      hmdb_classes=6, hmdb_sources=(2, 1, 1), hmdb_clips_per_source=2,
-                     noise_std=0.0, distractors=(0, 0), clutter=0, object_size=(0.25, 0.3), min_contrast=100.0,
-                     travel=(2.0, 3.0), turns=(1.5, 2.5)),
+                     noise_std=0.0, distractors=(0, 0), clutter=0, object_size=(0.15, 0.2), min_contrast=100.0,
+                     bg_range=(20.0, 80.0), travel=(2.0, 3.0), turns=(1.5, 2.5), scale_change=(4.0, 6.0),
+                     ucf_names=("Grow", "Shrink", "GrowMovingUp", "ShrinkMovingDown", "GrowMovingLeft",
+                                "ShrinkMovingRight", "GrowMovingUpLeft", "ShrinkMovingDownRight")),
     # small is the embedded default: faster motion than the generator's defaults (1.5-2.5 frame widths per video on
     # the torus) and less noise, so that motion, not per-pixel noise, dominates the frame differences.
     "small": SizeSpec("small", 64, 64, 72, 25, ucf_classes=12, ucf_groups=10, ucf_clips_per_group=(2, 4),
@@ -331,7 +341,7 @@ def _draw(frames: np.ndarray, look: _Look, cx, cy, ang, scale) -> None:
 
 def _background(rng: np.random.Generator, spec: SizeSpec) -> tuple[np.ndarray, float]:
     h, w = spec.height, spec.width
-    base = rng.uniform(30.0, 225.0, 3)
+    base = rng.uniform(*spec.bg_range, 3)
     psi = rng.uniform(0, 2 * math.pi)
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     ramp = ((x - w / 2) * math.cos(psi) + (y - h / 2) * math.sin(psi)) / max(h, w)
