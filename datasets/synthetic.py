@@ -37,13 +37,13 @@ spin_slowdown_ccw; bench: all 51). Most classes come in time-reversal pairs, so 
 The full catalogues with descriptions are listed in ``SYNTHETIC.json`` of every dataset and in ``datasets.motions``.
 
 What a single frame does NOT reveal: the scene is a torus (objects leaving an edge re-enter at the opposite one), so
-the target's position is uniform in every frame whatever the class; its start angle is uniform; Grow and Shrink are exact time reversals
-of each other around a random object size, so the sizes over a video are identically distributed for the two (but a
-frame's size does depend on its time: that is the order cue); shape (7 kinds),
+the target's position is uniform in every frame whatever the class; its start angle is uniform; Grow and Shrink are
+exact time reversals of each other around a random object size, so the sizes over a video are identically distributed
+for the two (but a frame's size does depend on its time: that is the order cue); shape (7 kinds),
 colour, texture (none/stripes/checker), size, background (colour + gradient + static clutter blobs) and distractors
 are random (background base colour per channel uniform in ``bg_range``; tiny's dark range makes every object
-brighter than its background). A group (UCF) / source (HMDB) shares background and target appearance ("same actor, same scene"), so
-splitting by group matters; clips differ in start pose, speed and distractors.
+brighter than its background). A group (UCF) / source (HMDB) shares background and target appearance ("same actor,
+same scene"), so splitting by group matters; clips differ in start pose, speed and distractors.
 Every object carries an off-centre marker dot, so rotations are visible even for symmetric shapes.
 
 Order cues are salient by design: the target moves ``travel`` = 45-70% of the frame over the video (a 24-frame step
@@ -155,7 +155,8 @@ class SizeSpec:
 
 SIZES: dict[str, SizeSpec] = {
     # tiny is for tests: easy by measurement, so that a test-sized budget (~200 steps) shows learning for vcop,
-    # sorder, opn, speednet and supervised (not tcgl's ASOP; BENCHMARKS.md, "Pretext learnability"): clean (no noise, distractors or clutter), fast motion;
+    # sorder, opn, speednet and supervised (not tcgl's ASOP; BENCHMARKS.md, "Pretext learnability"): clean (no
+    # noise, distractors or clutter), fast motion;
     # its ucf101 classes all change size monotonically (Grow / Shrink, alone or while moving), a state that globally
     # pooled clip features see, so clip order is identifiable; the background is dark (bg_range) so every object is
     # brighter than it (min_contrast), which makes "more object" the same sign of pooled activation in every video.
