@@ -11,21 +11,11 @@ import pytest
 
 from ddp_helpers import DDP_ARGS, assert_records_count_every_video_once, assert_same_curve, read_log
 from helpers import REPO, compose_cfg, smoke_overrides
+from sacct_rows import settled_states
 from protocols.app import run
 
 LAUNCHER = ["hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "hydra.launcher.cpus_per_task=1",
             "hydra.launcher.mem_gb=2", "hydra.launcher.timeout_min=15"]
-
-
-def _sacct_states(job: str, timeout: float = 30) -> list[str]:
-    """States of ``job``'s runs once the last one has ended (the result file comes a moment before the end)."""
-    deadline = time.time() + timeout
-    while True:
-        out = subprocess.run(["sacct", "-X", "-D", "-n", "-P", "-o", "State", "-j", job], capture_output=True,
-                             text=True, timeout=30).stdout.split()
-        if out and out[-1] not in ("RUNNING", "COMPLETING", "PENDING") or time.time() > deadline:
-            return out
-        time.sleep(0.5)
 
 
 @pytest.mark.slow
@@ -54,4 +44,4 @@ def test_a_two_task_job_trains_like_one_process_and_evaluates_every_video_once(s
     for task in (0, 1):
         assert f"rank {task} of 2 on cpu (gloo)" in logs[task]
     assert logs[0].count(" -> ") == 3 and " -> " not in logs[1]  # task 0 alone wrote (and printed) the records
-    assert _sacct_states(script.parent.name) == ["COMPLETED"]
+    assert settled_states(script.parent.name) == ["COMPLETED"]

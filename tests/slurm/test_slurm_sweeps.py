@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from helpers import REPO
+from sacct_rows import settled_states
 from results.records import load_records
 
 RUN = [sys.executable, str(REPO / "protocols" / "run.py"), "-m"]
@@ -48,24 +49,6 @@ def job_dirs(sweep_dir: Path) -> dict[str, Path]:
 
 def job_log(folder: Path) -> str:
     return "".join(p.read_text(errors="replace") for p in sorted(folder.glob("*_log.*")))
-
-
-def sacct(job: str) -> list[tuple[str, str]]:
-    """(job id, state) of every run of ``job`` (requeued runs included), oldest first."""
-    out = subprocess.run(["sacct", "-X", "-D", "-n", "-P", "-o", "JobID,State", "-j", job], capture_output=True,
-                         text=True, timeout=30).stdout
-    return [tuple(line.split("|")[:2]) for line in out.splitlines() if line.strip()]
-
-
-def settled(job: str, timeout: float = 30) -> list[str]:
-    """The states of ``job``'s runs once its last one has ended: a result file appears a moment before SLURM
-    records the end of the job."""
-    deadline = time.time() + timeout
-    while True:
-        states = [state for _, state in sacct(job)]
-        if states and states[-1] not in ("RUNNING", "COMPLETING", "PENDING") or time.time() > deadline:
-            return states
-        time.sleep(0.5)
 
 
 def status(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
@@ -117,7 +100,7 @@ def test_sweep_is_one_job_array_and_every_record_lands(finished_sweep, work):
     scripts = list((sweep_dir / ".submitit").glob("*/*_submission.sh"))
     assert len(scripts) == 1 and "#SBATCH --array=0-3" in scripts[0].read_text()  # one sbatch for the sweep
     assert "#SBATCH --requeue" in scripts[0].read_text()
-    assert all(settled(job) == ["COMPLETED"] for job in jobs)
+    assert all(settled_states(job) == ["COMPLETED"] for job in jobs)
     df = load_records(work / "records")
     assert set(df["record_file"].map(lambda p: Path(p).name)) == {
         f"{m}__tiny__embedded-ucf101__split1__linear__seed{s}.json" for m in ("tcgl", "vcop") for s in (0, 1)}
@@ -226,7 +209,7 @@ def test_preempted_pretraining_is_requeued_resumes_and_matches_an_uninterrupted_
     with (folder / f"{job}_submitted.pkl").open("rb") as f:
         delayed = pickle.load(f)
     assert type(delayed.function).__name__ == "SlurmLauncher" and f"paths.runs={pre}" in delayed.args[0]
-    assert settled(job) == ["REQUEUED", "COMPLETED"]
+    assert settled_states(job) == ["REQUEUED", "COMPLETED"]
     resumed = re.search(r"resuming from \S+epoch_(\d+)\.pt \(epoch (\d+) done\)", log)
     assert resumed and int(resumed.group(2)) < 11
     epochs = [int(row.split(",")[0]) for row in next(pre.glob("*/pretrain_log.csv")).read_text().splitlines()[1:]]

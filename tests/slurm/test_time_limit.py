@@ -33,6 +33,7 @@ import time
 import pytest
 
 from helpers import REPO
+from sacct_rows import settled
 
 TIME_LIMIT_MIN = 1  # SLURM's smallest time limit
 SIGNAL_DELAY_S = 1  # the signal comes 1-31 s before the limit, i.e. 29-59 s into each allocation
@@ -43,28 +44,13 @@ EPOCHS = 70
 MAX_TIMEOUTS = 10  # submitit's max_num_timeout: requeues after a time-out
 
 
-def _sacct(job: str) -> list[tuple[str, int]]:
-    """(state, elapsed seconds) of every allocation of ``job`` (requeued ones included), oldest first."""
-    out = subprocess.run(["sacct", "-X", "-D", "-n", "-P", "-o", "State,Elapsed", "-j", job], capture_output=True,
-                         text=True, timeout=30).stdout
+def _settled(job: str) -> list[tuple[str, int]]:
+    """(state, elapsed seconds) of every allocation of ``job`` once the last one has ended, oldest first."""
     rows = []
-    for line in out.splitlines():
-        if line.strip():
-            state, elapsed = line.split("|")[:2]
-            h, m, s = (int(x) for x in elapsed.split("-")[-1].split(":"))
-            rows.append((state, 3600 * h + 60 * m + s))
+    for state, elapsed in settled(job, "State,Elapsed"):
+        h, m, s = (int(x) for x in elapsed.split("-")[-1].split(":"))
+        rows.append((state, 3600 * h + 60 * m + s))
     return rows
-
-
-def _settled(job: str, timeout: float = 30) -> list[tuple[str, int]]:
-    """The allocations of ``job`` once its last one has ended (the result file appears a moment before SLURM
-    records the end)."""
-    deadline = time.time() + timeout
-    while True:
-        rows = _sacct(job)
-        if rows and rows[-1][0] not in ("RUNNING", "COMPLETING", "PENDING", "REQUEUED") or time.time() > deadline:
-            return rows
-        time.sleep(0.5)
 
 
 @pytest.mark.slow
