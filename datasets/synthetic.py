@@ -155,7 +155,7 @@ class SizeSpec:
 
 SIZES: dict[str, SizeSpec] = {
     # tiny is for tests: easy by measurement, so that a test-sized budget (~200 steps) shows learning for vcop,
-    # sorder, opn, speednet and supervised (not tcgl's ASOP; BENCHMARKS.md, "Pretext learnability"): clean (no
+    # sorder, opn, speednet, supervised and tcgl's ASOP (BENCHMARKS.md, "Pretext learnability"): clean (no
     # noise, distractors or clutter), fast motion;
     # its ucf101 classes all change size monotonically (Grow / Shrink, alone or while moving), a state that globally
     # pooled clip features see, so clip order is identifiable; the background is dark (bg_range) so every object is

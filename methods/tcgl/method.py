@@ -26,14 +26,16 @@ from methods.tcgl.graph import (
     DenseGCNConv,
     chain_adjacency,
     drop_edges,
-    full_adjacency,
     mask_features,
     normalize_adjacency,
     temporal_adjacency,
 )
 from methods.tcgl.stkd import STKD
 
-ASOP_GRAPHS = ("positions", "full", "true_order")
+# ASOP's input: "none" = the encoder's snippet features; "positions" = the inter GCN over a chain of the input
+# positions; "true_order" = the released graph (leaks the label). A fully connected graph is not offered: with
+# self-loops its normalised adjacency is J/K, which gives every node the same mean feature (order-blind).
+ASOP_GRAPHS = ("none", "positions", "true_order")
 
 
 @register("tcgl")
@@ -59,7 +61,7 @@ class TCGL(PretextMethod):
         proj_dim: int | None = None,
         tau: float = 0.5,
         negatives: str = "batch",
-        asop_graph: str = "positions",
+        asop_graph: str = "none",
         asop_hidden: int = 512,
         asop_dropout: float = 0.5,
         se_reduction: int = 6,
@@ -148,22 +150,26 @@ class TCGL(PretextMethod):
         return grace_loss(self.projector(v1), self.projector(v2), self.tau, self.negatives), v1
 
     def asop_adjacency(self, perms: torch.Tensor) -> torch.Tensor:
-        """Graph over the input positions fed to ASOP: ``[B, K, K]``."""
+        """Graph over the input positions fed to ASOP: ``[B, K, K]`` (no edges for ``asop_graph='none'``)."""
         b, k = perms.shape
         if self.asop_graph == "true_order":
             return temporal_adjacency(perms)
-        make = chain_adjacency if self.asop_graph == "positions" else full_adjacency
-        return make(k, perms.device).expand(b, k, k)
+        if self.asop_graph == "positions":
+            return chain_adjacency(k, perms.device).expand(b, k, k)
+        return torch.zeros(b, k, k, device=perms.device)
 
     def order_logits(
         self, snip_feats: torch.Tensor, perms: torch.Tensor, inter_view1: torch.Tensor | None = None
     ) -> torch.Tensor:
         """ASOP logits ``[B, K!]`` from snippet features ``[B, K, D]`` in input-position order.
 
-        The inter-snippet GCN is applied over :meth:`asop_adjacency`; with ``asop_graph='true_order'`` that is the
-        contrastive view 1 (``inter_view1``, reused when given), as in the released code.
+        ``asop_graph='none'``: ASOP sees the encoder's snippet features. Otherwise the inter-snippet GCN is applied
+        over :meth:`asop_adjacency`; with ``'true_order'`` that is the contrastive view 1 (``inter_view1``, reused
+        when given), as in the released code.
         """
-        if self.asop_graph == "true_order" and inter_view1 is not None:
+        if self.asop_graph == "none":
+            h = snip_feats
+        elif self.asop_graph == "true_order" and inter_view1 is not None:
             h = inter_view1
         else:
             h = self.inter_gcn(snip_feats, normalize_adjacency(self.asop_adjacency(perms)))

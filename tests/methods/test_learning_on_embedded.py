@@ -22,6 +22,10 @@ CASES = [
     ("vcop", {"clip_len": 4, "gap": 8}, 200, 1 / 6, 0.30),
     ("sorder", {"clip_len": 1, "spacing": 12}, 200, 1 / 2, 0.75),
     ("opn", {"clip_len": 1, "spacing": 16}, 200, 1 / 12, 0.30),
+    # TCGL's ASOP (default asop_graph=none) with its contrastive terms and STKD on: slower to take off than vcop
+    # (two backbone calls per step, and the order head shares the encoder with two contrastive losses); seeds 0/1
+    # reached 0.51/0.62 over steps 241-280 (BENCHMARKS.md, "TCGL's ASOP on tiny").
+    ("tcgl", {"clip_len": 4, "gap": 8, "num_framesets": 2}, 300, 1 / 6, 0.35),
 ]
 
 
