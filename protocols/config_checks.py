@@ -76,6 +76,8 @@ def _fits(value: Any, default: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if isinstance(default, float):
         return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if default == "auto":  # "auto" or an explicit choice (input.flip: auto | true | false)
+        return isinstance(value, (str, bool))
     if isinstance(default, str):
         return isinstance(value, str)
     if isinstance(default, list):
@@ -215,6 +217,8 @@ def check_values(cfg: DictConfig) -> None:
             _fail(key, _get(c, key), "must hold 3 values (R, G, B)")
     if min(_get(c, "input.std")) <= 0:
         _fail("input.std", _get(c, "input.std"), "must be > 0")
+    if _get(c, "input.flip") not in ("auto", True, False):
+        _fail("input.flip", _get(c, "input.flip"), "valid: auto, true, false")
 
     method = c.get("method")
     if not isinstance(method, dict) or not isinstance(method.get("name"), str):

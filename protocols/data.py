@@ -81,9 +81,15 @@ def eval_set(cfg, key: str, seed: int) -> EvalSet:
     return EvalSet(key, cfg.dataset.sets[key].label, index, train, val, dataset_fingerprint(index))
 
 
+def use_flip(cfg) -> bool:
+    """``input.flip``: true/false, or ``auto`` = mirror only datasets whose labels a mirror keeps (``mirror_safe``)."""
+    flip = cfg.input.flip
+    return bool(cfg.dataset.get("mirror_safe", False)) if flip == "auto" else bool(flip)
+
+
 def transform(cfg, train: bool) -> ClipTransform:
     i = cfg.input
-    return ClipTransform(train, resize=tuple(i.resize), crop=int(i.crop), flip=bool(i.flip),
+    return ClipTransform(train, resize=tuple(i.resize), crop=int(i.crop), flip=use_flip(cfg),
                          jitter=tuple(i.jitter) if i.jitter else None, jitter_p=float(i.jitter_p),
                          mean=tuple(i.mean) if i.mean else None, std=tuple(i.std) if i.std else None)
 
