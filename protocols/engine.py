@@ -65,6 +65,32 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return out
 
 
+def place_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Move ``model`` to ``device`` for training; on CUDA its weights are also made channels_last_3d."""
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last_3d)
+    return model
+
+
+def train_step(model, batch: dict, optimizer, device: torch.device, weight: float = 1.0, stand_in: bool = False,
+               check_loss=None):
+    """One pretraining step (``protocols/pretrain.py``): the batch to the device, forward under :func:`autocast`,
+    ``check_loss(loss)`` (it may raise, before any gradient), zero_grad, backward of ``loss * weight``, optimiser
+    step. ``weight`` and ``stand_in`` are the multi-process step weight and stand-in flag (protocols/distributed.py).
+    Returns the method's output."""
+    batch = to_device(batch, device)
+    with autocast(device), distributed.stand_in_step(stand_in):
+        out = model(batch)
+    loss = out.loss
+    if check_loss is not None:
+        check_loss(loss)
+    optimizer.zero_grad(set_to_none=True)
+    (loss if weight == 1.0 else loss * weight).backward()
+    optimizer.step()
+    return out
+
+
 def make_loader(dataset: ClipDataset, batch_size: int, shuffle: bool, seed: int, epoch: int, workers: int,
                 device: torch.device) -> DataLoader:
     """One epoch's loader. The order is a function of (seed, epoch), items of (seed, epoch, index): deterministic

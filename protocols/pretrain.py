@@ -66,6 +66,15 @@ def _read_log(path: Path, upto_epoch: int) -> list[dict]:
         return [r for r in csv.DictReader(f) if int(r["epoch"]) <= upto_epoch]
 
 
+def _check_finite(loss: torch.Tensor, epoch: int, step: int, meta: dict, ckpt_dir: Path) -> None:
+    if not dist.all_finite(loss):
+        raise NonFiniteLossError(
+            f"non-finite pretraining loss ({float(loss.detach())}) at epoch {epoch + 1}, step {step + 1} of "
+            f"{meta['method']}; the last good checkpoint in {ckpt_dir} is kept. Lower method.optim.lr "
+            "or check the input data."
+        )
+
+
 @torch.no_grad()
 def evaluate_pretext(method: PretextMethod, loader, device) -> tuple[float, float]:
     """Mean pretext loss and accuracy on a loader, the method in eval mode (graph augmentation off)."""
@@ -93,9 +102,7 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
     if dist.broadcast(final.exists() and latest_good_checkpoint(work_dir, "final.pt") is not None):
         log.info("pretraining already finished: %s", final)
         return final
-    method.to(device)
-    if device.type == "cuda":
-        method.to(memory_format=torch.channels_last_3d)
+    engine.place_model(method, device)
     p, opt_cfg = cfg.pretrain, cfg.method.optim
     epochs, seed = int(p.epochs), int(cfg.seed)
 
@@ -145,19 +152,9 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
                 batch = engine.stand_in(train_set, loader.global_batches[step])
             else:
                 sums["short"] += batch["n_short"]
-            batch = engine.to_device(batch, device)
-            with engine.autocast(device), dist.stand_in_step(b == 0):
-                out = model(batch)
+            out = engine.train_step(model, batch, optimizer, device, weight, b == 0,
+                                    lambda loss: _check_finite(loss, epoch, step, meta, ckpt_dir))
             loss = out.loss
-            if not dist.all_finite(loss):
-                raise NonFiniteLossError(
-                    f"non-finite pretraining loss ({float(loss.detach())}) at epoch {epoch + 1}, step {step + 1} of "
-                    f"{meta['method']}; the last good checkpoint in {ckpt_dir} is kept. Lower method.optim.lr "
-                    "or check the input data."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            (loss if weight == 1.0 else loss * weight).backward()
-            optimizer.step()
             sums["loss"] += float(loss.detach()) * b
             sums["acc"] += float(out.accuracy) * b
             sums["n"] += b
