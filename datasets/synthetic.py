@@ -42,8 +42,10 @@ exact time reversals of each other around a random object size, so the sizes ove
 for the two (but a frame's size does depend on its time: that is the order cue); shape (7 kinds),
 colour, texture (none/stripes/checker), size, background (colour + gradient + static clutter blobs) and distractors
 are random (background base colour per channel uniform in ``bg_range``; tiny's dark range makes every object
-brighter than its background). A group (UCF) / source (HMDB) shares background and target appearance ("same actor,
-same scene"), so splitting by group matters; clips differ in start pose, speed and distractors.
+brighter than its background). With ``group_look=True`` (tiny, bench) a group (UCF) / source (HMDB) shares
+background and target appearance ("same actor, same scene"), so splitting by group matters; clips differ in start
+pose, speed and distractors. ``small`` (the embedded default) draws every video's look on its own
+(``group_look=False``): a look shared by a group let a supervised encoder memorise looks instead of motion.
 Every object carries an off-centre marker dot, so rotations are visible even for symmetric shapes.
 
 Order cues are salient by design: the target moves ``travel`` = 45-70% of the frame over the video (a 24-frame step
@@ -74,7 +76,7 @@ import numpy as np
 
 from datasets.motions import HMDB_MOTIONS, UCF_MOTIONS, Amplitudes, Motion
 
-VERSION = 1
+VERSION = 2  # 2: monotone Grow/Shrink, SizeSpec.group_look; bump whenever the same spec renders other videos
 LAYOUTS = ("ucf101", "hmdb51")
 MANIFEST = "SYNTHETIC.json"
 UCF_VIDEO_DIR, UCF_SPLIT_DIR, HMDB_SPLIT_DIR = "UCF-101", "ucfTrainTestlist", "testTrainMulti_7030_splits"
@@ -127,6 +129,9 @@ class SizeSpec:
     wiggle: tuple[float, float] = (0.06, 0.1)  # zigzag / wave / hop / shake amplitude
     direction_jitter: float = 10.0  # degrees; random rotation of the whole path per video
     quality: int = 2  # mpeg4 quantiser, 2 (best, keeps the noise) to 31
+    # True: the clips of a UCF group / HMDB source share background and target look ("same actor, same scene"),
+    # so a class's look repeats within a group; False: every video draws its own (a frame never reveals the class)
+    group_look: bool = True
     # --- class selection: names from the catalogue instead of its first N (the counts above must match)
     ucf_names: tuple[str, ...] = ()
     hmdb_names: tuple[str, ...] = ()
@@ -169,10 +174,15 @@ SIZES: dict[str, SizeSpec] = {
                      ucf_names=("Grow", "Shrink", "GrowMovingUp", "ShrinkMovingDown", "GrowMovingLeft",
                                 "ShrinkMovingRight", "GrowMovingUpLeft", "ShrinkMovingDownRight")),
     # small is the embedded default: faster motion than the generator's defaults (1.5-2.5 frame widths per video on
-    # the torus) and less noise, so that motion, not per-pixel noise, dominates the frame differences.
+    # the torus) and less noise, so that motion, not per-pixel noise, dominates the frame differences. Designed by
+    # measurement (BENCHMARKS.md, "Designing small"): every video draws its own look (group_look=False: with a look
+    # shared by a UCF group, a supervised encoder memorised the 84 train looks, 0.94 train / 0.06 test top-1), on a
+    # dark background (objects always brighter: 0.12 -> 0.29 test top-1 at the same budget). tiny's larger size
+    # change (4-6x) did not help there (0.24).
     "small": SizeSpec("small", 64, 64, 72, 25, ucf_classes=12, ucf_groups=10, ucf_clips_per_group=(2, 4),
                       hmdb_classes=10, hmdb_sources=(7, 3, 1), hmdb_clips_per_source=3,
-                      noise_std=1.5, distractors=(0, 1), clutter=4, travel=(1.5, 2.5), turns=(1.0, 2.0)),
+                      noise_std=1.5, distractors=(0, 1), clutter=4, travel=(1.5, 2.5), turns=(1.0, 2.0),
+                      group_look=False, bg_range=(50.0, 95.0), min_contrast=100.0),
     "bench": SizeSpec("bench", 320, 240, 120, 25, ucf_classes=101, ucf_groups=3, ucf_clips_per_group=(1, 1),
                       hmdb_classes=51, hmdb_sources=(2, 1, 1), hmdb_clips_per_source=1,
                       distractors=(1, 3), clutter=12, object_size=(0.1, 0.16), distractor_jitter=2.0,
@@ -361,7 +371,8 @@ def render_video(spec: SizeSpec, seed: int, layout: str, class_index: int, group
     """The frames [T, H, W, 3] uint8 (RGB) of one video, as encoded by ``generate`` (before compression)."""
     motion = classes(layout, spec)[class_index]
     lk = _LAYOUT_KEY[layout]
-    scene = _rng(seed, lk, _SCENE, class_index, group)  # shared by the clips of a group: scene + target look
+    scene_keys = (class_index, group) if spec.group_look else (class_index, group, clip)
+    scene = _rng(seed, lk, _SCENE, *scene_keys)  # background + target look, per group or per video
     bg, bg_luma = _background(scene, spec)
     target = _object_look(scene, spec, bg_luma)
     rng = _rng(seed, lk, _CLIP, class_index, group, clip)
@@ -467,6 +478,32 @@ def generate(out, layout: str, size: str | SizeSpec = "small", seed: int = 0, *,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def stale_reason(root, layout: str, size: str | SizeSpec, seed: int) -> str | None:
+    """Why the synthetic dataset at ``root`` is not what this code generates for (layout, size, seed), or None.
+
+    Compares its manifest's generator version, spec and classes with the current ones, so that data written by an
+    older generator is never reused as if it were current."""
+    spec = size if isinstance(size, SizeSpec) else SIZES[size]
+    path = Path(root) / MANIFEST
+    try:
+        have = json.loads(path.read_text())
+    except FileNotFoundError:
+        return f"it has no {MANIFEST}, so it is not a dataset this generator wrote"
+    except (OSError, ValueError) as e:
+        return f"its {MANIFEST} is unreadable ({e})"
+    want = json.loads(json.dumps(_manifest(layout, spec, seed, plan_videos(layout, spec, seed))))
+    if have.get("version") != want["version"]:
+        return f"it was written by generator version {have.get('version')}, this code writes version {VERSION}"
+    diff = sorted(k for k in set(want["spec"]) | set(have.get("spec", {}))
+                  if want["spec"].get(k) != have.get("spec", {}).get(k))
+    if diff:
+        return f"its size spec differs in {', '.join(diff)}"
+    for key in ("layout", "seed", "num_videos", "classes"):
+        if have.get(key) != want[key]:
+            return f"its {key} differs"
+    return None
 
 
 def _manifest(layout: str, spec: SizeSpec, seed: int, items: list[VideoItem]) -> dict:

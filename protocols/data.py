@@ -46,10 +46,17 @@ def generation_workers() -> int:
 
 def ensure_embedded(root: Path, layout: str, size: str, seed: int) -> Path:
     """Generate an embedded dataset if it is not there yet. Written to a temporary sibling folder and renamed, so a
-    killed generation or two concurrent jobs never leave a half-written dataset behind."""
+    killed generation or two concurrent jobs never leave a half-written dataset behind. An existing folder that an
+    older generator wrote (another version, spec or class list) is an error: it is never reused as current data."""
+    from datasets.synthetic import generate, stale_reason
+
     if root.exists():
+        why = stale_reason(root, layout, size, seed)
+        if why:
+            raise RuntimeError(f"{root} is not the embedded {layout} dataset this code generates (size {size}, seed "
+                               f"{seed}): {why}. Delete that folder to regenerate it, or set paths.data to another "
+                               "folder (records made on the old data keep its dataset fingerprint).")
         return root
-    from datasets.synthetic import generate
 
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))

@@ -434,6 +434,17 @@ def test_motion_reveals_the_class(layout):
             assert np.mean(sign * mean[y == ci, feature] > 0) >= 0.8, name
 
 
+def test_group_look_shares_or_redraws_the_background():
+    """group_look=True: the clips of a group share the scene; False: every video draws its own."""
+    def background(spec, clip):
+        return np.median(syn.render_video(spec, SEED, "ucf101", 0, 1, clip)[0].reshape(-1, 3), axis=0)
+
+    assert np.array_equal(background(TINY, 1), background(TINY, 2))
+    per_video = dataclasses.replace(TINY, group_look=False)
+    assert not np.array_equal(background(per_video, 1), background(per_video, 2))
+    assert syn.SIZES["small"].group_look is False
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 def test_cli_writes_and_reports(tmp_path):
     out = tmp_path / "cli_hmdb"
