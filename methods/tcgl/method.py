@@ -150,13 +150,12 @@ class TCGL(PretextMethod):
         return grace_loss(self.projector(v1), self.projector(v2), self.tau, self.negatives), v1
 
     def asop_adjacency(self, perms: torch.Tensor) -> torch.Tensor:
-        """Graph over the input positions fed to ASOP: ``[B, K, K]`` (no edges for ``asop_graph='none'``)."""
+        """Graph over the input positions for the inter GCN in front of ASOP (``asop_graph`` positions or
+        true_order; ``none`` uses no graph): ``[B, K, K]``."""
         b, k = perms.shape
         if self.asop_graph == "true_order":
             return temporal_adjacency(perms)
-        if self.asop_graph == "positions":
-            return chain_adjacency(k, perms.device).expand(b, k, k)
-        return torch.zeros(b, k, k, device=perms.device)
+        return chain_adjacency(k, perms.device).expand(b, k, k)
 
     def order_logits(
         self, snip_feats: torch.Tensor, perms: torch.Tensor, inter_view1: torch.Tensor | None = None
