@@ -43,8 +43,8 @@ from omegaconf import OmegaConf  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from methods.backbones import build_backbone  # noqa: E402
-from methods.registry import build_method  # noqa: E402
-from protocols import data, engine  # noqa: E402
+from protocols import data, distributed, engine  # noqa: E402
+from protocols.app import method_from_config  # noqa: E402
 from protocols.features import extract, uniform_sampler  # noqa: E402
 from protocols.pipeline import compose  # noqa: E402
 from protocols.retrieval import topk_retrieval  # noqa: E402
@@ -157,7 +157,7 @@ def repeated(entries: list, n: int) -> list:
 
 
 def _finite(loss: torch.Tensor) -> None:  # pretraining's check (protocols/pretrain.py): one host sync per step
-    if not bool(torch.isfinite(loss.detach())):
+    if not distributed.all_finite(loss):
         raise FloatingPointError(f"non-finite loss {float(loss.detach())}")
 
 
@@ -310,9 +310,8 @@ class Bench:
         seed, crop = int(cfg.seed), int(cfg.input.crop)
         pre = data.eval_set(cfg, cfg.dataset.pretrain_on, seed)  # generates the embedded videos when missing
         engine.seed_everything(seed)  # then the method, as protocols/app.py builds it
+        method = method_from_config(cfg, pre.index.num_classes)
         bb = {"name": cfg.backbone.name, **OmegaConf.to_container(cfg.backbone.params, resolve=True)}
-        method = build_method(cfg.method.name, bb, num_classes=pre.index.num_classes,
-                              **OmegaConf.to_container(cfg.method.params, resolve=True))
 
         def make_backbone():
             kw = dict(bb)

@@ -35,6 +35,12 @@ def _plain(node) -> dict:
     return OmegaConf.to_container(node, resolve=True) if node is not None else {}
 
 
+def method_from_config(cfg: DictConfig, num_classes: int):
+    """The method ``cfg`` selects, on the backbone it selects (seed the RNGs first: this initialises the weights)."""
+    return build_method(cfg.method.name, _plain(cfg.backbone.params) | {"name": cfg.backbone.name},
+                        num_classes=num_classes, **_plain(cfg.method.params))
+
+
 def pretrain_identity(cfg: DictConfig, fingerprint: str) -> dict:
     """Everything that determines the pretrained weights (and nothing that does not, such as worker counts)."""
     p = _plain(cfg.pretrain)
@@ -121,8 +127,7 @@ def _run(cfg: DictConfig, device: torch.device) -> list[Path]:
     pre = data.eval_set(cfg, cfg.dataset.pretrain_on, seed)  # loaded once; evaluation reuses it
     identity_hash = config_hash(pretrain_identity(cfg, pre.fingerprint))
     engine.seed_everything(seed)
-    method = build_method(cfg.method.name, _plain(cfg.backbone.params) | {"name": cfg.backbone.name},
-                          num_classes=pre.index.num_classes, **_plain(cfg.method.params))
+    method = method_from_config(cfg, pre.index.num_classes)
     work_dir = Path(cfg.paths.runs) / (f"{cfg.method.name}__{cfg.backbone.name}__{pre.label}__split{cfg.split}"
                                        f"__seed{seed}__{identity_hash[:8]}")
     if cfg.pretrained:
