@@ -8,6 +8,10 @@ Policy for broken videos (documented, counted, never substituted):
   ``batch["n_skipped"]``. Another video is never put in its place.
 - ``on_corrupt="error"`` (evaluation, the default): the decode error propagates, naming the file.
 Short videos are handled by the sampler's policy and counted in ``batch["n_short"]``.
+
+With a transform whose colour stage is deferred (``ClipTransform.defer_colour``, CUDA runs) an item's ``clips`` are
+uint8 and it also holds their ``colour`` parameters; ``engine.to_device(batch, device, dataset.finish)`` completes
+the batch on the device.
 """
 from __future__ import annotations
 
@@ -89,18 +93,28 @@ class ClipDataset(Dataset):
             return None
         picked, frames, unique = loaded
         shared = self.transform.draw(rng) if self.shared_params else None
-        clips = []
+        clips, colour = [], []
         for idx in picked.clips:
             params = shared if shared is not None else self.transform.draw(rng)
             rows = torch.from_numpy(np.searchsorted(unique, idx))  # position of each frame in the decoded set
-            clips.append(self.transform(frames.index_select(0, rows), params=params))
-        return {
-            "clips": torch.stack(clips),
+            clips.append(self.transform.geometry(frames.index_select(0, rows), params))
+            colour.append(self.transform.colour_params(params))
+        clips, colour = torch.stack(clips), torch.stack(colour)
+        item = {
             "meta": torch.from_numpy(picked.meta),
             "label": torch.tensor(entry.label, dtype=torch.long),
             "index": torch.tensor(index, dtype=torch.long),
             "short": torch.tensor(picked.short),
         }
+        if self.transform.defer_colour:  # uint8 clips; finish() runs on the whole batch (engine.to_device)
+            item.update(clips=clips, colour=colour)
+        else:
+            item["clips"] = self.transform.finish(clips, colour)
+        return item
+
+    def finish(self, clips: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
+        """The deferred colour stage of a batch of this dataset (``datasets.transforms.ClipTransform.finish``)."""
+        return self.transform.finish(clips, colour)
 
 
 def collate_clips(items: list[dict | None]) -> dict:

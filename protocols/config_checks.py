@@ -219,6 +219,7 @@ def check_values(cfg: DictConfig) -> None:
         _fail("input.std", _get(c, "input.std"), "must be > 0")
     if _get(c, "input.flip") not in ("auto", True, False):
         _fail("input.flip", _get(c, "input.flip"), "valid: auto, true, false")
+    _one_of(c, "input.colour_on", ("auto", "worker", "device"))
 
     method = c.get("method")
     if not isinstance(method, dict) or not isinstance(method.get("name"), str):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from datasets.clips import ClipDataset
 from datasets.fingerprint import dataset_fingerprint
+from datasets.frame_cache import FrameCache
 from datasets.splits import SplitIndex, VideoEntry, load_split, train_val_split
 from datasets.transforms import ClipTransform
 
@@ -94,14 +95,30 @@ def use_flip(cfg) -> bool:
     return bool(cfg.dataset.get("mirror_safe", False)) if flip == "auto" else bool(flip)
 
 
+def colour_on_device(cfg) -> bool:
+    """``input.colour_on``: whether loader workers return uint8 clips whose colour stage (floats, jitter,
+    normalisation) runs on the batch on the device; ``auto`` = on CUDA runs."""
+    where = cfg.input.colour_on
+    if where == "auto":
+        from protocols.engine import pick_device
+
+        return pick_device(str(cfg.device)).type == "cuda"
+    return where == "device"
+
+
 def transform(cfg, train: bool) -> ClipTransform:
     i = cfg.input
     return ClipTransform(train, resize=tuple(i.resize), crop=int(i.crop), flip=use_flip(cfg),
                          jitter=tuple(i.jitter) if i.jitter else None, jitter_p=float(i.jitter_p),
-                         mean=tuple(i.mean) if i.mean else None, std=tuple(i.std) if i.std else None)
+                         mean=tuple(i.mean) if i.mean else None, std=tuple(i.std) if i.std else None,
+                         defer_colour=colour_on_device(cfg))
 
 
 def clip_dataset(cfg, entries, sampler, train: bool, seed: int, on_corrupt: str = "error",
                  shared_params: bool = False) -> ClipDataset:
+    """A ClipDataset with the run's transform; its frames come from the decoded-frame cache when
+    ``paths.frame_cache`` names one (same clips, see datasets/frame_cache.py)."""
+    cache = cfg.paths.get("frame_cache")
+    decoder = FrameCache(cache, tuple(cfg.input.resize)) if cache else None
     return ClipDataset(entries, sampler, transform(cfg, train), seed=seed, on_corrupt=on_corrupt,
-                       shared_params=shared_params)
+                       shared_params=shared_params, decoder=decoder)

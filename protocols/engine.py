@@ -54,15 +54,31 @@ def autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
-def to_device(batch: dict, device: torch.device) -> dict:
+def to_device(batch: dict, device: torch.device, finish=None) -> dict:
+    """Copy a batch's tensors to ``device`` (non-blocking from pinned memory). A batch whose colour stage was
+    deferred to the device (uint8 ``clips`` plus ``colour``, see datasets/transforms.py) is completed there by
+    ``finish`` (the dataset's ``finish``): pass it, or this raises."""
     out = {}
     for k, v in batch.items():
         if torch.is_tensor(v):
             v = v.to(device, non_blocking=True)
-            if k == "clips" and device.type == "cuda" and v.ndim == 5:
-                v = v.contiguous(memory_format=torch.channels_last_3d)
         out[k] = v
+    if "colour" in out:
+        if finish is None:
+            raise ValueError("this batch holds uint8 clips whose colour stage is deferred to the device "
+                             "(input.colour_on); pass finish=<the dataset>.finish to engine.to_device")
+        out["clips"] = finish(out["clips"], out.pop("colour"))
+    if torch.is_tensor(out.get("clips")):
+        out["clips"] = channels_last(out["clips"])
     return out
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """A CUDA clip batch ``[N, C, T, H, W]`` in channels_last_3d memory (cuDNN's fast layout for bf16 3D
+    convolutions); a no-op when it already is, on CPU, and for other ranks."""
+    if x.is_cuda and x.ndim == 5:
+        return x.contiguous(memory_format=torch.channels_last_3d)
+    return x
 
 
 def place_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -74,12 +90,12 @@ def place_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module
 
 
 def train_step(model, batch: dict, optimizer, device: torch.device, weight: float = 1.0, stand_in: bool = False,
-               check_loss=None):
-    """One pretraining step (``protocols/pretrain.py``): the batch to the device, forward under :func:`autocast`,
-    ``check_loss(loss)`` (it may raise, before any gradient), zero_grad, backward of ``loss * weight``, optimiser
-    step. ``weight`` and ``stand_in`` are the multi-process step weight and stand-in flag (protocols/distributed.py).
-    Returns the method's output."""
-    batch = to_device(batch, device)
+               check_loss=None, finish=None):
+    """One pretraining step (``protocols/pretrain.py``): the batch to the device (completed there by ``finish``
+    when its colour stage was deferred), forward under :func:`autocast`, ``check_loss(loss)`` (it may raise, before
+    any gradient), zero_grad, backward of ``loss * weight``, optimiser step. ``weight`` and ``stand_in`` are the
+    multi-process step weight and stand-in flag (protocols/distributed.py). Returns the method's output."""
+    batch = to_device(batch, device, finish)
     with autocast(device), distributed.stand_in_step(stand_in):
         out = model(batch)
     loss = out.loss

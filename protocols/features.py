@@ -46,18 +46,19 @@ def extract(method, dataset, batch_size: int, workers: int, device, pool: str = 
     for batch in tqdm(loader, desc="features", leave=False, disable=None if dist.is_main() else True):
         if batch["clips"] is None or batch["n_skipped"]:
             raise RuntimeError("evaluation videos must never be skipped")
-        clips = batch["clips"].to(device, non_blocking=True)  # [B, N, C, T, H, W]
+        clips = engine.to_device(batch, device, loader.dataset.finish)["clips"]  # [B, N, C, T, H, W]
         b, n = clips.shape[:2]
-        x = encoder.fit_time(method.preprocess(clips.flatten(0, 1)))
-        with engine.autocast(device):
+        with engine.autocast(device):  # as in pretraining, STKD (a matmul) runs under autocast too
+            x = engine.channels_last(encoder.fit_time(method.preprocess(clips.flatten(0, 1))))
             fmap = encoder.forward_features(x)
         fmap = fmap.float()
-        pooled.append(fmap.mean(dim=(2, 3, 4)).view(b, n, -1).cpu())
-        retr.append(encoder.retrieval_pool(fmap, pool).view(b, n, -1).mean(1).cpu())
+        # kept on the device until the end: a .cpu() per batch would wait for the GPU at every batch
+        pooled.append(fmap.mean(dim=(2, 3, 4)).view(b, n, -1))
+        retr.append(encoder.retrieval_pool(fmap, pool).view(b, n, -1).mean(1))
         labels.append(batch["label"])
         index.append(batch["index"])
     method.train(was_training)
-    mine = {"pooled": torch.cat(pooled), "retrieval": torch.cat(retr), "labels": torch.cat(labels),
+    mine = {"pooled": torch.cat(pooled).cpu(), "retrieval": torch.cat(retr).cpu(), "labels": torch.cat(labels),
             "index": torch.cat(index)} if labels else None  # None: more ranks than videos
     out = dist.gather_videos(mine, len(dataset))
     if len(out["labels"]) != len(dataset):

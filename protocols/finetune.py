@@ -47,7 +47,7 @@ def video_logits(model: Classifier, loader, device) -> tuple[torch.Tensor, torch
     for batch in loader:
         if batch["clips"] is None or batch["n_skipped"]:
             raise RuntimeError("evaluation videos must never be skipped")
-        clips = batch["clips"].to(device)
+        clips = engine.to_device(batch, device, loader.dataset.finish)["clips"]
         b, n = clips.shape[:2]
         with engine.autocast(device):
             logits = model(clips.flatten(0, 1))
@@ -89,7 +89,7 @@ def finetune(method, evalset, cfg, device, seed: int, make_dataset) -> dict[str,
                 continue
             if b == 0:  # other ranks have samples in this step: take part with weight 0
                 batch = engine.stand_in(train_ds, loader.global_batches[step])
-            batch = engine.to_device(batch, device)
+            batch = engine.to_device(batch, device, train_ds.finish)
             with engine.autocast(device), dist.stand_in_step(b == 0):
                 loss = F.cross_entropy(trained(batch["clips"][:, 0]).float(), batch["label"])
             if not dist.all_finite(loss):

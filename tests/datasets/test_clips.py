@@ -26,6 +26,25 @@ def test_pretext_items_and_batches(ucf_root):
     assert batch["n_skipped"] == 0 and batch["n_short"] == 0
 
 
+def test_deferred_colour_batches_are_uint8_and_finish_to_the_worker_result(ucf_root):
+    # input.colour_on=device: workers return uint8 clips and colour parameters; to_device finishes them
+    from protocols.engine import to_device
+
+    idx = load_split("ucf101", ucf_root)
+    deferred = ClipTransform(True, resize=(32, 48), crop=28, defer_colour=True)
+    worker = ClipDataset(idx.train, ClipTuple(3, 8, 4), T, seed=1)
+    device = ClipDataset(idx.train, ClipTuple(3, 8, 4), deferred, seed=1)
+    raw = next(iter(DataLoader(device, batch_size=4, collate_fn=collate_clips)))
+    assert raw["clips"].dtype == torch.uint8 and raw["clips"].shape == (4, 3, 3, 8, 28, 28)
+    assert raw["colour"].shape == (4, 3, 4, 2)
+    with pytest.raises(ValueError, match="finish="):
+        to_device(raw, torch.device("cpu"))
+    done = to_device(raw, torch.device("cpu"), device.finish)
+    expected = next(iter(DataLoader(worker, batch_size=4, collate_fn=collate_clips)))
+    assert "colour" not in done and done["clips"].dtype == torch.float32
+    torch.testing.assert_close(done["clips"], expected["clips"], atol=1e-6, rtol=0)
+
+
 def test_sampling_is_a_function_of_seed_epoch_index(ucf_root):
     idx = load_split("ucf101", ucf_root)
     a = ClipDataset(idx.train, ClipTuple(3, 8, 4), T, seed=1)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from helpers import REPO
 
-from datasets.transforms import ClipTransform
+from datasets.transforms import ClipTransform, apply_colour, encode_jitter
 
 
 def test_crop_flip_and_jitter_are_identical_across_frames():
@@ -52,13 +52,55 @@ def test_eval_is_centre_crop_and_normalised():
 def test_colour_ops_match_torchvision(name, factor):
     import torchvision.transforms.v2.functional as F
 
-    from datasets.transforms import adjust_colour
-
-    x = torch.rand(5, 3, 20, 20, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(2, 3, 5, 20, 20, generator=torch.Generator().manual_seed(0))  # [N, C, T, H, W]
     f = factor - 1.0 if name == "hue" else factor  # hue takes a shift in [-0.5, 0.5]
-    ours = adjust_colour(x.clone(), name, f)
-    assert torch.allclose(ours, getattr(F, f"adjust_{name}")(x, f), atol=1e-6)
+    ours = apply_colour(x.clone(), encode_jitter([(name, f)]).expand(2, -1, -1))
+    frames = x.transpose(1, 2)  # torchvision works per image: [N, T, C, H, W]
+    theirs = getattr(F, f"adjust_{name}")(frames.flatten(0, 1), f).view_as(frames).transpose(1, 2)
+    assert torch.allclose(ours, theirs, atol=1e-5)
     assert not torch.equal(ours, x)
+
+
+def _torchvision_colour(x, ops):
+    import torchvision.transforms.v2.functional as F
+
+    frames = x.transpose(0, 1)  # [T, C, H, W]
+    for name, f in ops:
+        frames = getattr(F, f"adjust_{name}")(frames, f)
+    return frames.transpose(0, 1)
+
+
+def test_each_clip_gets_its_own_ops_in_its_own_order():
+    # one batched call, every clip with a different draw (order, factors, some with no jitter at all)
+    t = ClipTransform(True, resize=(20, 24), crop=16, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.7)
+    draws = [t.draw(np.random.default_rng(s)).jitter for s in range(12)]
+    assert len({tuple(name for name, _ in d) for d in draws}) > 3 and [] in draws
+    x = torch.rand(len(draws), 3, 4, 16, 16, generator=torch.Generator().manual_seed(1))
+    ours = apply_colour(x.clone(), torch.stack([encode_jitter(d) for d in draws]))
+    for i, ops in enumerate(draws):
+        assert torch.allclose(ours[i], _torchvision_colour(x[i], ops), atol=1e-5), ops
+        if not ops:
+            assert torch.equal(ours[i], x[i])  # an empty draw leaves the clip bit for bit
+
+
+def test_the_batched_colour_stage_equals_the_per_clip_one():
+    # input.colour_on=device finishes a whole batch at once; it must give the worker's per-clip result
+    frames = torch.randint(0, 256, (6, 8, 30, 40, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    t = ClipTransform(True, resize=(24, 32), crop=20, jitter=(0.4, 0.4, 0.4, 0.0), jitter_p=0.8)
+    params = [t.draw(np.random.default_rng(s)) for s in range(6)]
+    worker = torch.stack([t(f, params=p) for f, p in zip(frames, params)])
+    clips = torch.stack([t.geometry(f, p) for f, p in zip(frames, params)]).view(2, 3, 3, 8, 20, 20)  # [B, K, ...]
+    colour = torch.stack([t.colour_params(p) for p in params]).view(2, 3, -1, 2)
+    assert clips.dtype == torch.uint8
+    batched = t.finish(clips, colour)
+    assert batched.shape == (2, 3, 3, 8, 20, 20) and batched.dtype == torch.float32
+    torch.testing.assert_close(batched.flatten(0, 1), worker, atol=1e-6, rtol=0)
+
+
+def test_finish_refuses_float_clips():
+    t = ClipTransform(False, resize=(20, 24), crop=16)
+    with pytest.raises(ValueError, match="uint8"):
+        t.finish(torch.zeros(1, 3, 4, 16, 16), torch.zeros(1, 4, 2))
 
 
 @pytest.mark.parametrize("shape,size", [((8, 3, 60, 80), (40, 40)), ((2, 3, 240, 320), (128, 171))])

@@ -24,7 +24,9 @@ def cli(*args, timeout=300):
 
 
 def test_smoke_chain_writes_one_valid_record_per_protocol_and_dataset(tiny_data, tmp_path, capsys):
-    cfg = compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=tcgl"))
+    # colour_on=device: the CUDA data path (uint8 batches finished by the consumer) through every protocol; the
+    # other smoke runs take the CPU default (finished in the workers)
+    cfg = compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=tcgl", "input.colour_on=device"))
     written = run(cfg)
     assert len(written) == 6
     df = load_records(tmp_path / "records")

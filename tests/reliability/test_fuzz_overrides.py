@@ -115,6 +115,7 @@ def test_fuzzed_overrides_parse_or_give_a_documented_error(overrides):
     (["dataset=ucf101"], "ConfigValueError", "dataset.root is required for dataset=ucf101"),
     (["dataset.eval_on=[foo]"], "ConfigValueError", "dataset.eval_on=['foo']: must be a list of the sets"),
     (["input.crop=500"], "ConfigValueError", "1 <= crop <= min(resize)"),
+    (["input.colour_on=gpu"], "ConfigValueError", "input.colour_on='gpu': valid: auto, worker, device"),
     (["pretrain.epocs=3"], "ConfigCompositionException", "Could not override 'pretrain.epocs'"),
     (["method=tcgll"], "MissingConfigException", "Could not find 'method/tcgll'"),
     (["a=b=c"], "OverrideParseException", "mismatched input"),
