@@ -66,12 +66,45 @@ def _read_log(path: Path, upto_epoch: int) -> list[dict]:
         return [r for r in csv.DictReader(f) if int(r["epoch"]) <= upto_epoch]
 
 
-def _check_finite(loss: torch.Tensor, epoch: int, step: int, meta: dict, ckpt_dir: Path) -> None:
-    if not dist.all_finite(loss):
+#: Steps between host reads of the loss on CUDA (finite check, progress bar). Each read waits for the GPU to finish
+#: the step; one per step leaves the GPU idle while Python prepares the next. On CPU every step is read.
+CUDA_READ_EVERY = 25
+
+
+class LossWatch:
+    """An epoch's loss and accuracy sums and its first non-finite loss, kept on the device and read every ``every``
+    steps and at the end of the epoch (:meth:`check`). With ``every=1`` the check runs before the step's backward, so
+    a non-finite loss never reaches the weights; otherwise the run stops at the next read, naming the first bad step.
+    Either way no checkpoint is written after it, so the last good one stays."""
+
+    def __init__(self, device: torch.device, every: int, epoch: int, meta: dict, ckpt_dir: Path):
+        self.every, self.epoch, self.meta, self.ckpt_dir = int(every), epoch, meta, ckpt_dir
+        self.sums = torch.zeros(2, dtype=torch.float64, device=device)  # sum of loss * b, sum of accuracy * b
+        self.first_bad = torch.zeros((), dtype=torch.long, device=device)  # step + 1 of the first bad loss, or 0
+        self.bad_value = torch.zeros((), device=device)
+
+    def on_loss(self, loss: torch.Tensor, step: int) -> None:
+        """``train_step``'s ``check_loss``: record the loss; check every ``every`` steps."""
+        loss = loss.detach().float()
+        new = ~torch.isfinite(loss) & (self.first_bad == 0)
+        self.first_bad = torch.where(new, step + 1, self.first_bad)
+        self.bad_value = torch.where(new, loss, self.bad_value)
+        if (step + 1) % self.every == 0:
+            self.check()
+
+    def add(self, loss: torch.Tensor, accuracy, b: int) -> None:
+        acc = accuracy.detach() if torch.is_tensor(accuracy) else torch.tensor(float(accuracy))
+        self.sums += torch.stack([loss.detach().double() * b, acc.to(self.sums).double() * b])
+
+    def check(self) -> None:
+        first = int(self.first_bad)
+        if dist.all_reduce_sum([1.0 if first else 0.0])[0] == 0:
+            return
+        where = (f"({float(self.bad_value)}) at epoch {self.epoch + 1}, step {first}" if first
+                 else f"on another rank at epoch {self.epoch + 1}")
         raise NonFiniteLossError(
-            f"non-finite pretraining loss ({float(loss.detach())}) at epoch {epoch + 1}, step {step + 1} of "
-            f"{meta['method']}; the last good checkpoint in {ckpt_dir} is kept. Lower method.optim.lr "
-            "or check the input data."
+            f"non-finite pretraining loss {where} of {self.meta['method']}; the last good checkpoint in "
+            f"{self.ckpt_dir} is kept. Lower method.optim.lr or check the input data."
         )
 
 
@@ -80,16 +113,18 @@ def evaluate_pretext(method: PretextMethod, loader, device) -> tuple[float, floa
     """Mean pretext loss and accuracy on a loader, the method in eval mode (graph augmentation off)."""
     method.eval()
     tot_loss = tot_acc = n = 0.0
+    sums = torch.zeros(2, dtype=torch.float64, device=device)  # read once at the end: no host sync per batch
     for batch in loader:  # this rank's share of the videos; the sums are then taken over all ranks
         if batch["clips"] is None:
             continue
-        batch = engine.to_device(batch, device)
+        batch = engine.to_device(batch, device, loader.dataset.finish)
         with engine.autocast(device):
             out = method(batch)
         b = batch["clips"].shape[0]
-        tot_loss += float(out.loss) * b
-        tot_acc += float(out.accuracy) * b
+        acc = out.accuracy if torch.is_tensor(out.accuracy) else torch.tensor(float(out.accuracy))
+        sums += torch.stack([out.loss.detach().double(), acc.to(sums).double()]) * b
         n += b
+    tot_loss, tot_acc = sums.tolist()
     tot_loss, tot_acc, n = dist.all_reduce_sum([tot_loss, tot_acc, n])
     return (tot_loss / n, tot_acc / n) if n else (float("nan"), float("nan"))
 
@@ -138,6 +173,7 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
         bar = tqdm(total=total, desc=f"pretrain {meta['method']} epoch {epoch + 1}/{epochs}", leave=False,
                    dynamic_ncols=True, disable=None if dist.is_main() else True)
         sums = {"loss": 0.0, "acc": 0.0, "n": 0, "skipped": 0, "short": 0, "clips": 0}
+        watch = LossWatch(device, 1 if device.type == "cpu" else CUDA_READ_EVERY, epoch, meta, ckpt_dir)
         t0 = time.perf_counter()
         for step, batch in enumerate(loader):
             if step >= total:
@@ -153,18 +189,20 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
             else:
                 sums["short"] += batch["n_short"]
             out = engine.train_step(model, batch, optimizer, device, weight, b == 0,
-                                    lambda loss: _check_finite(loss, epoch, step, meta, ckpt_dir))
-            loss = out.loss
-            sums["loss"] += float(loss.detach()) * b
-            sums["acc"] += float(out.accuracy) * b
+                                    lambda loss: watch.on_loss(loss, step), train_set.finish)
+            watch.add(out.loss, out.accuracy, b)
             sums["n"] += b
             sums["clips"] += b * batch["clips"].shape[1]
-            rate = sums["clips"] / max(time.perf_counter() - t0, 1e-9)
-            n_seen = max(sums["n"], 1)  # 0 on a rank whose first shares were stand-ins
-            bar.set_postfix(loss=f"{sums['loss'] / n_seen:.3f}", acc=f"{sums['acc'] / n_seen:.3f}",
-                            clips_s=f"{rate:.1f}")
+            if (step + 1) % watch.every == 0:  # the loss was read at this step anyway
+                rate = sums["clips"] / max(time.perf_counter() - t0, 1e-9)
+                n_seen = max(sums["n"], 1)  # 0 on a rank whose first shares were stand-ins
+                loss_sum, acc_sum = watch.sums.tolist()
+                bar.set_postfix(loss=f"{loss_sum / n_seen:.3f}", acc=f"{acc_sum / n_seen:.3f}",
+                                clips_s=f"{rate:.1f}")
             bar.update(1)
         bar.close()
+        watch.check()
+        sums["loss"], sums["acc"] = watch.sums.tolist()
         elapsed = time.perf_counter() - t0
         sums = dict(zip(sums, dist.all_reduce_sum(list(sums.values()))))  # over all ranks
         if sums["n"] == 0:

@@ -39,7 +39,11 @@ class Backbone(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Globally average-pooled conv5 features ``[B, feat_dim]``."""
+        """Globally average-pooled conv5 features ``[B, feat_dim]``. On CUDA the input is made channels_last_3d
+        first (cuDNN's fast layout for 3D convolutions; a no-op when it already is): clips flattened from a
+        ``[B, K, C, T, H, W]`` batch or coming out of STKD are plain contiguous."""
+        if x.is_cuda and x.ndim == 5:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         return self.forward_features(x).mean(dim=(2, 3, 4))
 
     def fit_time(self, x: torch.Tensor) -> torch.Tensor:

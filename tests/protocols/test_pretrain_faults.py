@@ -1,4 +1,6 @@
 """Pretraining stops on a non-finite loss and keeps the last good checkpoint."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -7,7 +9,7 @@ from methods import registry
 from methods.vcop import VCOP
 from protocols.app import run
 from protocols.checkpoint import latest_good_checkpoint
-from protocols.pretrain import NonFiniteLossError
+from protocols.pretrain import LossWatch, NonFiniteLossError
 
 
 class NanInSecondEpoch(VCOP):
@@ -39,3 +41,23 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tiny_dat
     assert not (work / "final.pt").exists()
     state = torch.load(good, weights_only=True)
     assert all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())
+
+
+def test_a_loss_read_every_few_steps_still_names_the_first_bad_step():
+    # on CUDA the loss is read every CUDA_READ_EVERY steps, not every step (each read stalls the GPU)
+    watch = LossWatch(torch.device("cpu"), 3, epoch=4, meta={"method": "vcop"}, ckpt_dir=Path("ck"))
+    watch.on_loss(torch.tensor(1.5), 0)
+    watch.add(torch.tensor(1.5), torch.tensor(0.25), 8)
+    watch.on_loss(torch.tensor(float("inf")), 1)  # not read yet: no error
+    watch.add(torch.tensor(float("inf")), torch.tensor(0.5), 8)
+    with pytest.raises(NonFiniteLossError, match=r"\(inf\) at epoch 5, step 2 of vcop.*last good checkpoint in ck"):
+        watch.on_loss(torch.tensor(float("nan")), 2)  # the third step reads: the first bad one is named
+    clean = LossWatch(torch.device("cpu"), 100, epoch=0, meta={"method": "vcop"}, ckpt_dir=Path("ck"))
+    clean.on_loss(torch.tensor(2.0), 0)
+    clean.add(torch.tensor(2.0), torch.tensor(0.5), 4)
+    clean.add(torch.tensor(1.0), 0.25, 4)
+    clean.check()  # the end-of-epoch read: finite, so no error
+    assert clean.sums.tolist() == [12.0, 3.0]
+    clean.on_loss(torch.tensor(float("nan")), 1)
+    with pytest.raises(NonFiniteLossError, match="step 2"):
+        clean.check()
