@@ -221,8 +221,8 @@ def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, load
                 if len(gallery) != len(es.gallery) or len(query) != len(es.test):
                     raise RuntimeError(f"retrieval counted {len(query)} queries / {len(gallery)} gallery videos; "
                                        f"the split has {len(es.test)} / {len(es.gallery)}")
-                metrics = topk_retrieval(query, q_labels, gallery, g_labels, cfg.protocol.retrieval.ks,
-                                         int(cfg.protocol.retrieval.chunk))
+                metrics = topk_retrieval(*(t.to(device) for t in (query, q_labels, gallery, g_labels)),
+                                         cfg.protocol.retrieval.ks, int(cfg.protocol.retrieval.chunk))
                 n_videos = len(query)
                 extra["n_gallery"] = len(gallery)
             else:

@@ -3,6 +3,8 @@
 Video features are L2-normalised, similarity is cosine (a matmul), and each test query is a hit at k when any of its
 k nearest train-gallery videos has its class. Queries are processed in chunks so that a 13k x 13k search fits in
 memory; every query and every gallery item counts (callers assert the counts equal the split sizes).
+It runs on the features' device; on CUDA the similarity matmul is full fp32 (TF32 off for it: a 10-bit mantissa can
+swap near-tied neighbours), still well under a second for a 9.5k x 3.8k search at d=9,216.
 """
 from __future__ import annotations
 
@@ -20,12 +22,24 @@ def topk_retrieval(query: torch.Tensor, query_labels: torch.Tensor, gallery: tor
     kmax = min(ks[-1], len(gallery))
     q = F.normalize(query.float(), dim=1)
     g = F.normalize(gallery.float(), dim=1)
+    gallery_labels, query_labels = gallery_labels.to(g.device), query_labels.to(g.device)
     hits = torch.zeros(len(ks), dtype=torch.long)
     for i in range(0, len(q), chunk):
-        sim = q[i:i + chunk] @ g.T
+        sim = _exact_matmul(q[i:i + chunk], g.T)
         idx = sim.topk(kmax, dim=1).indices  # ties broken by torch.topk, deterministically
         match = gallery_labels[idx] == query_labels[i:i + chunk, None]
         first = torch.where(match.any(1), match.float().argmax(1), torch.full_like(match[:, 0], kmax, dtype=torch.long))
         for j, k in enumerate(ks):
             hits[j] += int((first < k).sum())
     return {f"top{k}": hits[j].item() / len(q) for j, k in enumerate(ks)}
+
+
+def _exact_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    if not a.is_cuda:
+        return a @ b
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        return a @ b
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
