@@ -1,21 +1,26 @@
 """GPU throughput: the ceiling next to our loop, per (method, backbone), in one process on one device.
 
     python benchmarks/gpu_throughput.py [--device cuda] [--methods tcgl,vcop] [--backbones r3d_18,r2plus1d_18]
-        [--batch 32] [--warmup 3] [--steps 10] [--workers 12] [--data data] [--budget-s 240] [--smoke]
+        [--batch 32] [--warmup 3] [--steps 10] [--workers 12] [--data data] [--frame-cache DIR|none]
+        [--budget-s 240] [--smoke]
 
 Rows per (method, backbone), all on the shapes the method itself gives (``train_shapes``):
 - ``train ceiling fp32/tf32`` and ``train ceiling bf16+CL``: bare steps (forward, backward, SGD step) of a fresh
   backbone on random clips already on the device, heads excluded, one backbone call per shape (VCOP: K clips;
   TCGL: K snippets and K x S frame-sets). bf16+CL goes through ``engine.place_model`` / ``engine.autocast`` with
   channels_last_3d inputs.
-- ``train ours``: the real method (heads, STKD, losses) built as ``protocols/app.py`` builds it, fed by
-  ``engine.make_loader`` over the embedded ``bench`` videos (320x240, 120 frames; generated into ``--data`` when
-  missing), each step ``engine.train_step`` with pretraining's finite-loss check and its two per-step reads of the loss
-  and accuracy. The train list is repeated so that one epoch covers warm-up and timing: real UCF101 epochs are long.
+- ``train ours, one batch resident``: the real method (heads, STKD, losses) built as ``protocols/app.py`` builds it,
+  each step ``engine.train_step`` on one uint8 batch kept in pinned memory (copy to the device, the colour stage on
+  the GPU, forward, backward, SGD) with pretraining's loss bookkeeping (``pretrain.LossWatch``): the loop without
+  its loader.
+- ``train ours end to end``: the same, fed by ``engine.make_loader`` over the embedded ``bench`` videos (320x240,
+  120 frames; generated into ``--data`` when missing), decoding the videos, or reading the decoded-frame cache
+  (``paths.frame_cache``, built first and timed as its own row). Timed in steady state (see ``ours_train``).
+- ``loader alone``: the training loader's batches/s with nothing consuming them, per method (decoding, cache).
 - ``infer ceiling bf16+CL`` / ``features ours``: ``forward_features`` under no_grad on ``eval.batch_size`` videos x 10
   clips, against ``protocols.features.extract`` (loader, STKD, pooling, copies back to the host).
 - then ``protocols.retrieval.topk_retrieval`` over a 9,500-video gallery and 3,800 queries on the device (d=512 and
-  the backbone's real retrieval dimension) and on the CPU, where ``protocols/app.py`` runs it.
+  the backbone's real retrieval dimension), where ``protocols/app.py`` runs it, and on the CPU (runs without a GPU).
 
 samples/s: tuples (train) or videos (features) per second; clips/s counts the K 16-frame clips of a sample (as
 pretraining's log) or the 10 clips of a video. Loops stop after their steps or ``--phase-cap-s``; a row that would
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -42,15 +48,19 @@ import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from datasets.clips import collate_clips  # noqa: E402
+from datasets.frame_cache import build_all  # noqa: E402
 from methods.backbones import build_backbone  # noqa: E402
-from protocols import data, distributed, engine  # noqa: E402
+from protocols import data, engine  # noqa: E402
 from protocols.app import method_from_config  # noqa: E402
 from protocols.features import extract, uniform_sampler  # noqa: E402
 from protocols.pipeline import compose  # noqa: E402
+from protocols.pretrain import CUDA_READ_EVERY, LossWatch  # noqa: E402
 from protocols.retrieval import topk_retrieval  # noqa: E402
 from results.provenance import device_info, git_info  # noqa: E402
 
 CEILING = "train ceiling bf16+CL"
+WARM_CAP_S = 8.0  # the end-to-end warm-up's limit when the loader never makes the step wait (see ours_train)
 INFER_CEILING = "infer ceiling bf16+CL"
 
 
@@ -156,9 +166,16 @@ def repeated(entries: list, n: int) -> list:
     return [entries[i % len(entries)] for i in range(n)]
 
 
-def _finite(loss: torch.Tensor) -> None:  # pretraining's check (protocols/pretrain.py): one host sync per step
-    if not distributed.all_finite(loss):
-        raise FloatingPointError(f"non-finite loss {float(loss.detach())}")
+def watch_for(device) -> LossWatch:
+    """Pretraining's loss bookkeeping (protocols/pretrain.py): read every CUDA_READ_EVERY steps on CUDA."""
+    return LossWatch(device, 1 if device.type == "cpu" else CUDA_READ_EVERY, 0, {"method": "bench"}, Path("."))
+
+
+def with_cache(cfg, cache: str | None):
+    """A copy of ``cfg`` whose datasets read frames from the decoded-frame cache ``cache`` (None: decode videos)."""
+    out = cfg.copy()
+    out.paths.frame_cache = cache
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- measurements
@@ -174,9 +191,9 @@ def ceiling_train(make_backbone, shapes, cfg, device, fast: bool, args) -> tuple
     opt = engine.make_optimizer(net, float(o.lr), float(o.momentum), float(o.weight_decay))
     amp = engine.autocast(device) if fast else contextlib.nullcontext()
 
-    def step():
+    def step():  # forward_features: Backbone.forward would make the fp32 row's input channels_last
         with amp:
-            loss = sum(net(x).float().mean() for x in xs)
+            loss = sum(net.forward_features(x).float().mean() for x in xs)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -204,32 +221,94 @@ def loop_steps(args, timed_factor: int) -> tuple[int, int]:
     return max(1, args.warmup + args.workers), max(args.steps, timed_factor * args.workers)
 
 
-def ours_train(method, cfg, pre, device, args) -> tuple[int, float, float]:
-    """(samples, seconds, ms per step) of the real pretraining step fed by the real loader, after the warm-up steps."""
-    warmup, steps = loop_steps(args, 2)
-    batch, seed = int(cfg.pretrain.batch_size), int(cfg.seed)
+def train_dataset(method, cfg, pre, n_samples: int):
     sampler, shared = method.sampler(), bool(getattr(method, "shared_augmentation", False))
-    ds = data.clip_dataset(cfg, repeated(pre.train, (warmup + steps) * batch), sampler, True, seed,
-                           cfg.pretrain.on_corrupt, shared)
+    return data.clip_dataset(cfg, repeated(pre.train, n_samples), sampler, True, int(cfg.seed),
+                             cfg.pretrain.on_corrupt, shared)
+
+
+def ours_train(method, cfg, pre, device, args) -> tuple[int, float, float]:
+    """(samples, seconds, ms per step) of the real pretraining step fed by the real loader.
+
+    Steady state only: while cuDNN tunes its first steps the workers fill the loader's queue (``workers`` x 4
+    batches), and a window that drains that surplus would credit the loader with batches it made beforehand. So the
+    warm-up goes on until a ``next()`` had to wait for a batch (the queue is empty: loader-bound from then on) or
+    for ``WARM_CAP_S`` seconds (a queue still full: the GPU is the bottleneck, no surplus to drain)."""
+    warmup, steps = loop_steps(args, 4)
+    batch, seed = int(cfg.pretrain.batch_size), int(cfg.seed)
+    ds = train_dataset(method, cfg, pre, (warmup + steps + 400) * batch)
     engine.place_model(method, device)
     o = cfg.method.optim
     opt = engine.make_optimizer(method, float(o.lr), float(o.momentum), float(o.weight_decay))
     method.train()
+    watch = watch_for(device)
     loader = iter(engine.make_loader(ds, batch, True, seed, 0, int(cfg.pretrain.num_workers), device))
-    stamps, sizes = [], []
-    for batch_ in loader:
+    t_start, t0, samples, n = time.perf_counter(), None, 0, 0
+    for step in range(len(ds) // batch):
+        before = time.perf_counter()
+        batch_ = next(loader)
+        waited = time.perf_counter() - before
         if batch_["clips"] is None:
             raise RuntimeError("a whole batch of bench videos was skipped")
-        out = engine.train_step(method, batch_, opt, device, check_loss=_finite)
-        float(out.loss.detach())  # pretraining's per-step logging reads (host syncs)
-        float(out.accuracy)
+        if t0 is None and step >= warmup and (waited > 2e-3 or before - t_start > WARM_CAP_S):
+            sync(device)
+            t0 = time.perf_counter()
+        out = engine.train_step(method, batch_, opt, device, check_loss=lambda loss: watch.on_loss(loss, step),
+                                finish=ds.finish)
+        watch.add(out.loss, out.accuracy, batch_["clips"].shape[0])
+        if (step + 1) % watch.every == 0:
+            watch.sums.tolist()  # pretraining's progress-bar read
+        if t0 is not None:
+            samples, n = samples + batch_["clips"].shape[0], n + 1
+            if n >= steps or (n >= 2 and time.perf_counter() - t0 > args.phase_cap_s):
+                break
+    sync(device)
+    secs = time.perf_counter() - t0
+    del loader  # stops the workers
+    method.zero_grad(set_to_none=True)
+    return samples, secs, 1e3 * secs / n
+
+
+def ours_resident(method, cfg, pre, device, args) -> tuple[int, float, float]:
+    """The same step on one batch kept in pinned host memory (no loader): what the loop costs on the GPU alone, the
+    copy to the device and the colour stage included."""
+    batch = int(cfg.pretrain.batch_size)
+    ds = train_dataset(method, cfg, pre, batch)
+    one = collate_clips([ds[i] for i in range(batch)])
+    one = {k: v.pin_memory() if torch.is_tensor(v) and device.type == "cuda" else v for k, v in one.items()}
+    engine.place_model(method, device)
+    o = cfg.method.optim
+    opt = engine.make_optimizer(method, float(o.lr), float(o.momentum), float(o.weight_decay))
+    method.train()
+    watch, count = watch_for(device), [0]
+
+    def step():
+        i = count[0]
+        out = engine.train_step(method, one, opt, device, check_loss=lambda loss: watch.on_loss(loss, i),
+                                finish=ds.finish)
+        watch.add(out.loss, out.accuracy, batch)
+        count[0] += 1
+
+    n, secs = timed_steps(step, args.warmup, args.steps, args.phase_cap_s, device)
+    method.zero_grad(set_to_none=True)
+    return n * batch, secs, 1e3 * secs / n
+
+
+def loader_alone(method, cfg, pre, device, args) -> tuple[int, float, float]:
+    """Batches/s of the training loader with nothing else running: decoding (or the frame cache), the geometry
+    stage, collation and pinning, in ``pretrain.num_workers`` processes."""
+    warmup, steps = loop_steps(args, 3)
+    batch = int(cfg.pretrain.batch_size)
+    ds = train_dataset(method, cfg, pre, (warmup + steps) * batch)
+    loader = iter(engine.make_loader(ds, batch, True, int(cfg.seed), 0, int(cfg.pretrain.num_workers), device))
+    stamps, sizes = [], []
+    for b in loader:
         stamps.append(time.perf_counter())
-        sizes.append(batch_["clips"].shape[0])
+        sizes.append(0 if b["clips"] is None else b["clips"].shape[0])
         n = len(stamps) - warmup
         if n >= steps or (n >= 2 and stamps[-1] - stamps[warmup - 1] > args.phase_cap_s):
             break
-    del loader  # stops the workers
-    method.zero_grad(set_to_none=True)
+    del loader
     secs = stamps[-1] - stamps[warmup - 1]
     return sum(sizes[warmup:]), secs, 1e3 * secs / (len(stamps) - warmup)
 
@@ -267,6 +346,8 @@ class Bench:
     def __init__(self, args):
         self.args, self.t0, self.rows = args, time.perf_counter(), []
         self.device = engine.pick_device(args.device)
+        self.cache = None if args.frame_cache in ("", "none") else str(Path(args.frame_cache).resolve())
+        self.loaders_done: set[str] = set()
 
     def over_budget(self) -> bool:
         return time.perf_counter() - self.t0 > self.args.budget_s
@@ -300,8 +381,29 @@ class Bench:
         print(f"  [{time.perf_counter() - self.t0:6.1f} s] {config} | {what}: {shown} ({r.row_s:.1f} s)", flush=True)
         return r
 
+    def build_cache(self, method_name: str, backbone_name: str) -> None:
+        """Generate the embedded videos when missing and build the decoded-frame cache of every listed video,
+        timed as a row (videos/s with every CPU core)."""
+        a = self.args
+        cfg = compose(overrides(a, method_name, backbone_name))
+        s = cfg.dataset.sets[cfg.dataset.pretrain_on]
+        data.ensure_embedded(Path(s.root), s.layout, cfg.dataset.size, int(cfg.dataset.data_seed),
+                             workers=os.cpu_count() or 1)  # every core, not the default 8
+        pre = data.eval_set(cfg, cfg.dataset.pretrain_on, int(cfg.seed))
+        if not self.cache:
+            return
+        paths = sorted({e.path for e in pre.index.train + pre.index.test})
+        workers = max(1, os.cpu_count() or 1)
+
+        def measure():
+            t0 = time.perf_counter()
+            built = build_all(self.cache, tuple(cfg.input.resize), paths, workers)
+            return max(built, 1), time.perf_counter() - t0, None
+
+        self.row(f"{len(paths)} videos", f"frame cache build ({workers} processes)", measure)
+
     def config(self, method_name: str, backbone_name: str) -> None:
-        """The five rows of one (method, backbone)."""
+        """The rows of one (method, backbone)."""
         args, dev, name = self.args, self.device, f"{method_name} / {backbone_name}"
         if self.over_budget():
             self.row(name, "all", None)
@@ -331,8 +433,20 @@ class Bench:
         fast = self.row(name, CEILING, ceiling(True), k, f_ceiling)
         top = relative_to(fast, slow)
         f_method = method_flops_per_sample(method.to(dev), crop, dev)  # the method reaches the device only now
-        self.row(name, "train ours (bf16+CL, end to end)", lambda: ours_train(method, cfg, pre, dev, args),
+        cached = with_cache(cfg, self.cache)
+        self.row(name, "train ours, one batch resident (no loader)",
+                 lambda: ours_resident(method, cached, pre, dev, args), k, f_method, top)
+        self.row(name, "train ours end to end, decoding videos", lambda: ours_train(method, cfg, pre, dev, args),
                  k, f_method, top)
+        if self.cache:
+            self.row(name, "train ours end to end, frame cache", lambda: ours_train(method, cached, pre, dev, args),
+                     k, f_method, top)
+        if method_name not in self.loaders_done:  # the loader does not depend on the backbone
+            self.loaders_done.add(method_name)
+            for label, c in (("decoding videos", cfg), ("frame cache", cached if self.cache else None)):
+                if c is not None:
+                    self.row(f"{method_name} / loader", f"loader alone, {label} ({args.workers} workers)",
+                             lambda c=c: loader_alone(method, c, pre, dev, args), k)
 
         n_clips, bs = int(cfg.eval.clips_per_video), int(cfg.eval.batch_size)
         clip = (n_clips, 3, int(cfg.protocol.retrieval.clip_len), crop, crop)
@@ -343,13 +457,13 @@ class Bench:
             return n * bs, secs, 1e3 * secs / n
 
         top = relative_to(self.row(name, INFER_CEILING, infer, n_clips, f_infer))
-        self.row(name, f"features ours ({n_clips} clips/video)", lambda: ours_features(method, cfg, pre, dev, args),
-                 n_clips, f_infer, top)
+        self.row(name, f"features ours ({n_clips} clips/video{', frame cache' if self.cache else ''})",
+                 lambda: ours_features(method, cached, pre, dev, args), n_clips, f_infer, top)
 
     def retrieval(self, backbones: list[str], method_name: str) -> None:
         """topk_retrieval on the device (d=--retrieval-dim and the backbones' real retrieval sizes, e.g. 9,216 for
-        r3d_18 at 16x112x112), and on the CPU with the real sizes, where protocols/app.py runs it (extracted
-        features are kept on the host). Measured first: it is short and must not fall to the time budget."""
+        r3d_18 at 16x112x112), where protocols/app.py runs it, and on the CPU with the real sizes (runs without a
+        GPU). Measured first: it is short and must not fall to the time budget."""
         a, real = self.args, set()
         for name in backbones:
             cfg = compose(overrides(a, method_name, name))
@@ -423,6 +537,8 @@ def parse_args(argv=None):
     p.add_argument("--gallery", type=int, default=None, help="retrieval gallery videos (default 9500)")
     p.add_argument("--queries", type=int, default=None, help="retrieval queries (default 3800)")
     p.add_argument("--retrieval-dim", type=int, default=None, help="feature dimension (default 512)")
+    p.add_argument("--frame-cache", default=None, help="decoded-frame cache folder (default <data>/frame_cache; "
+                   "'none': decode videos only)")
     p.add_argument("--git-sha", default=None, help="the commit to print where the checkout has no .git")
     p.add_argument("--smoke", action="store_true", help="tiny backbone and data, batch 2, 2 steps: a CPU check")
     args = p.parse_args(argv)
@@ -434,6 +550,8 @@ def parse_args(argv=None):
             setattr(args, key, small if smoke else full)
     if smoke:
         args.backbones = "tiny"
+    if args.frame_cache is None:
+        args.frame_cache = str(Path(args.data) / "frame_cache")
     return args
 
 
@@ -446,6 +564,7 @@ def main(argv=None) -> list[Row]:
     if bench.device.type == "cpu":
         print("CPU: engine.autocast and channels_last_3d apply on CUDA only, so every row runs fp32 and contiguous")
     methods, backbones = args.methods.split(","), args.backbones.split(",")
+    bench.build_cache(methods[0], backbones[0])
     bench.retrieval(backbones, methods[0])
     for m in methods:
         for b in backbones:

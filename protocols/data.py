@@ -45,7 +45,7 @@ def generation_workers() -> int:
     return max(1, min(8, cpus))
 
 
-def ensure_embedded(root: Path, layout: str, size: str, seed: int) -> Path:
+def ensure_embedded(root: Path, layout: str, size: str, seed: int, workers: int | None = None) -> Path:
     """Generate an embedded dataset if it is not there yet. Written to a temporary sibling folder and renamed, so a
     killed generation or two concurrent jobs never leave a half-written dataset behind. An existing folder that an
     older generator wrote (another version, spec or class list) is an error: it is never reused as current data."""
@@ -63,7 +63,7 @@ def ensure_embedded(root: Path, layout: str, size: str, seed: int) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
         log.info("generating embedded %s (%s, seed %d) into %s", layout, size, seed, root)
-        generate(tmp, layout, size, seed, workers=generation_workers())
+        generate(tmp, layout, size, seed, workers=workers or generation_workers())
         try:
             os.rename(tmp, root)
         except OSError:
