@@ -395,12 +395,15 @@ class Bench:
         paths = sorted({e.path for e in pre.index.train + pre.index.test})
         workers = max(1, os.cpu_count() or 1)
 
+        built = []
+
         def measure():
             t0 = time.perf_counter()
-            built = build_all(self.cache, tuple(cfg.input.resize), paths, workers)
-            return max(built, 1), time.perf_counter() - t0, None
+            built.append(build_all(self.cache, tuple(cfg.input.resize), paths, workers))
+            return len(paths), time.perf_counter() - t0, None
 
-        self.row(f"{len(paths)} videos", f"frame cache build ({workers} processes)", measure)
+        r = self.row(f"{len(paths)} videos", f"frame cache build ({workers} processes)", measure)
+        r.note = r.note or f"{built[0]} built, {len(paths) - built[0]} already there (samples/s: videos/s)"
 
     def config(self, method_name: str, backbone_name: str) -> None:
         """The rows of one (method, backbone)."""

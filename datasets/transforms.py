@@ -82,15 +82,20 @@ def adjust_hue_batched(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     return _hsv_to_rgb(h, s, v)
 
 
-def apply_colour(x: torch.Tensor, colour: torch.Tensor, hue: bool = True) -> torch.Tensor:
+def apply_colour(x: torch.Tensor, colour: torch.Tensor, hue: bool = True, per_clip: bool | None = None) -> torch.Tensor:
     """Each clip's colour ops, in its own order: ``x [N, 3, T, H, W]`` floats in [0, 1], ``colour [N, SLOTS, 2]``.
 
-    One pass per slot for all clips at once: brightness, contrast and saturation are all ``clamp(f*x + (1-f)*m)``
-    with ``m`` = 0, the frame's mean grey level, or the pixel's grey level (torchvision's formulas); an empty slot
-    (f = 1, m = 0) leaves the clip exactly as it is. Hue, when ``hue`` (the transform may draw it), is computed for
-    every clip and kept where the slot asks for it. No host synchronisation: safe inside a CUDA training step.
+    Brightness, contrast and saturation are all ``clamp(f*x + (1-f)*m)`` with ``m`` = 0, the frame's mean grey level
+    or the pixel's grey level (torchvision's formulas); hue rotates the hue (``adjust_hue_batched``). Two ways to
+    run it, equal to float rounding (tested): ``per_clip`` (the default on CPU, where a worker finishes one small
+    clip at a time) reads the ops to Python and applies each to its clip; otherwise (the default on CUDA) one pass
+    per slot covers all clips at once, each clip's op chosen by masks (an empty slot, f = 1 and m = 0, leaves a clip
+    exactly as it is) with no host synchronisation, so it stays inside the asynchronous training step. Hue, when
+    ``hue`` (the transform may draw it), is then computed for every clip and kept where a slot asks for it.
     Written with torch ops, not torchvision's (tests compare the two): importing torchvision costs about 2.4 s per
     process, and every DVC stage is a process; and torchvision takes one factor per call."""
+    if per_clip if per_clip is not None else not x.is_cuda:
+        return torch.stack([_clip_colour(xi, ops) for xi, ops in zip(x, colour.tolist())]) if len(x) else x
     n = x.shape[0]
     shape = (n,) + (1,) * (x.ndim - 1)
     for j in range(colour.shape[1]):
@@ -106,6 +111,23 @@ def apply_colour(x: torch.Tensor, colour: torch.Tensor, hue: bool = True) -> tor
             is_hue = (op == OPS.index("hue")).view(shape)
             y = torch.where(is_hue, adjust_hue_batched(x, torch.where(is_hue.flatten(), f, torch.zeros_like(f))), y)
         x = y
+    return x
+
+
+def _clip_colour(x: torch.Tensor, ops: list[list[float]]) -> torch.Tensor:
+    """One clip ``[3, T, H, W]``, its ops as Python ``[op id, factor]`` pairs (the per-clip way of apply_colour)."""
+    for op, f in ops:
+        if op == NO_OP:
+            continue
+        name = OPS[int(op)]
+        if name == "hue":
+            x = adjust_hue_batched(x[None], torch.tensor([f], dtype=x.dtype))[0]
+        elif name == "brightness":
+            x = (x * f).clamp_(0.0, 1.0)
+        else:
+            grey = _grey(x[None])[0]
+            m = grey.mean(dim=(-2, -1), keepdim=True) if name == "contrast" else grey
+            x = torch.addcmul(m * (1.0 - f), x, torch.tensor(f, dtype=x.dtype)).clamp_(0.0, 1.0)
     return x
 
 

@@ -70,17 +70,21 @@ def _torchvision_colour(x, ops):
     return frames.transpose(0, 1)
 
 
-def test_each_clip_gets_its_own_ops_in_its_own_order():
-    # one batched call, every clip with a different draw (order, factors, some with no jitter at all)
+@pytest.mark.parametrize("per_clip", [True, False])  # the CPU workers' way and the GPU's masked batch passes
+def test_each_clip_gets_its_own_ops_in_its_own_order(per_clip):
+    # one call, every clip with a different draw (order, factors, some with no jitter at all)
     t = ClipTransform(True, resize=(20, 24), crop=16, jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.7)
     draws = [t.draw(np.random.default_rng(s)).jitter for s in range(12)]
     assert len({tuple(name for name, _ in d) for d in draws}) > 3 and [] in draws
     x = torch.rand(len(draws), 3, 4, 16, 16, generator=torch.Generator().manual_seed(1))
-    ours = apply_colour(x.clone(), torch.stack([encode_jitter(d) for d in draws]))
+    colour = torch.stack([encode_jitter(d) for d in draws])
+    ours = apply_colour(x.clone(), colour, per_clip=per_clip)
     for i, ops in enumerate(draws):
         assert torch.allclose(ours[i], _torchvision_colour(x[i], ops), atol=1e-5), ops
         if not ops:
             assert torch.equal(ours[i], x[i])  # an empty draw leaves the clip bit for bit
+    other = apply_colour(x.clone(), colour, per_clip=not per_clip)
+    torch.testing.assert_close(ours, other, atol=1e-6, rtol=0)
 
 
 def test_the_batched_colour_stage_equals_the_per_clip_one():
