@@ -79,9 +79,12 @@ class ClipDataset(Dataset):
         frames = self.decoder.read(entry.path, unique)
         return picked, frames, unique
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, key: int | tuple[int, int]):
+        """Item ``index`` of the current epoch, or ``(epoch, index)``: the epoch travels with the index to loader
+        workers that outlive an epoch (``protocols.engine.EpochLoader``)."""
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         entry = self.entries[index]
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = np.random.default_rng([self.seed, epoch, index])
         try:
             loaded = self._load(index, rng)
         except VideoDecodeError as e:

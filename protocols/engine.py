@@ -107,45 +107,82 @@ def train_step(model, batch: dict, optimizer, device: torch.device, weight: floa
     return out
 
 
+class _EpochBatches:
+    """The batch sampler of an :class:`EpochLoader`: this rank's batches of epoch ``epoch``, each index paired with
+    the epoch (``(epoch, index)``), so that worker processes that outlive an epoch draw that epoch's augmentation."""
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, evaluation: bool):
+        self.n, self.batch_size, self.shuffle, self.seed, self.evaluation = n, int(batch_size), shuffle, seed, evaluation
+        self.epoch = 0
+
+    def global_batches(self) -> list[list[int]]:
+        order = list(range(self.n))
+        if self.shuffle:
+            s = int(np.random.SeedSequence([self.seed, self.epoch, 7]).generate_state(1)[0])
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(s)).tolist()
+        return [order[i:i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+
+    def batches(self) -> list[list[int]]:
+        world = distributed.world_size()
+        if world == 1:
+            return self.global_batches()
+        if self.evaluation:  # a contiguous share of the videos, in batches of batch_size per rank
+            mine = _share(list(range(self.n)), distributed.rank(), world)
+            return [mine[i:i + self.batch_size] for i in range(0, len(mine), self.batch_size)]
+        return [_share(b, distributed.rank(), world) for b in self.global_batches()]
+
+    def __iter__(self):
+        for b in self.batches():
+            yield [(self.epoch, i) for i in b]
+
+    def __len__(self) -> int:
+        return len(self.batches())
+
+
+class EpochLoader:
+    """A dataset's loader for epoch after epoch. ``epoch(e)`` returns the DataLoader set to epoch ``e``: the order is
+    a function of (seed, epoch), items of (seed, epoch, index), so batches are the same whatever the number of
+    workers, and a run resumed at an epoch boundary replays exactly. Never drops the last partial batch.
+
+    With ``persistent`` (and workers) the worker processes live across epochs instead of being forked and warmed up
+    again at every epoch start (each index carries its epoch, see ``ClipDataset.__getitem__``); ``close()`` ends them.
+
+    In a multi-process run (protocols/distributed.py) ``batch_size`` is the global batch in training: each of its
+    batches is split across the ranks in contiguous shares (sizes differ by at most one, lower ranks first), so every
+    step trains on the samples of the single-process run's step. A share can be empty (a last batch smaller than the
+    number of ranks); ``loader.global_batches`` lists each step's indices for :func:`stand_in`. With
+    ``evaluation`` the videos are taken in order, each rank a contiguous share in batches of ``batch_size`` per rank
+    (nothing padded or dropped: the ranks together see every video once; gather with
+    ``distributed.gather_videos``)."""
+
+    def __init__(self, dataset: ClipDataset, batch_size: int, shuffle: bool, seed: int, workers: int,
+                 device: torch.device, evaluation: bool = False, persistent: bool = True):
+        self.dataset = dataset
+        self.sampler = _EpochBatches(len(dataset), batch_size, shuffle, seed, evaluation)
+        self.loader = DataLoader(dataset, batch_sampler=self.sampler, **_loader_args(workers, device, persistent))
+
+    def epoch(self, epoch: int) -> DataLoader:
+        self.sampler.epoch = int(epoch)
+        self.dataset.set_epoch(epoch)  # for direct indexing in the main process (stand_in)
+        self.loader.global_batches = self.sampler.global_batches()
+        return self.loader
+
+    def close(self) -> None:
+        it = getattr(self.loader, "_iterator", None)
+        if it is not None and hasattr(it, "_shutdown_workers"):
+            it._shutdown_workers()
+        self.loader._iterator = None
+
+
 def make_loader(dataset: ClipDataset, batch_size: int, shuffle: bool, seed: int, epoch: int, workers: int,
                 device: torch.device) -> DataLoader:
-    """One epoch's loader. The order is a function of (seed, epoch), items of (seed, epoch, index): deterministic
-    whatever the number of workers, so a run resumed at an epoch boundary replays exactly. Never drops the last
-    partial batch.
-
-    In a multi-process run (protocols/distributed.py) ``batch_size`` is the global batch: each of its batches is
-    split across the ranks in contiguous shares (sizes differ by at most one, lower ranks first), so every step
-    trains on the samples of the single-process run's step. A share can be empty (a last batch smaller than the
-    number of ranks); ``loader.global_batches`` lists each step's indices for :func:`stand_in`. For evaluation use
-    :func:`make_eval_loader`."""
-    dataset.set_epoch(epoch)
-    order = None
-    if shuffle:
-        g = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch, 7]).generate_state(1)[0]))
-        order = torch.randperm(len(dataset), generator=g).tolist()
-    world = distributed.world_size()
-    if world == 1:
-        return DataLoader(dataset, batch_size=batch_size, sampler=order, shuffle=False, drop_last=False,
-                          **_loader_args(workers, device))
-    order = order if order is not None else list(range(len(dataset)))
-    steps = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
-    loader = DataLoader(dataset, batch_sampler=[_share(s, distributed.rank(), world) for s in steps],
-                        **_loader_args(workers, device))
-    loader.global_batches = steps
-    return loader
+    """One epoch's training loader (an :class:`EpochLoader` whose workers end with the epoch)."""
+    return EpochLoader(dataset, batch_size, shuffle, seed, workers, device, persistent=False).epoch(epoch)
 
 
 def make_eval_loader(dataset: ClipDataset, batch_size: int, workers: int, device: torch.device) -> DataLoader:
-    """Evaluation loader, in dataset order, epoch 0. In a multi-process run each rank takes a contiguous share of
-    the videos (nothing padded or dropped: the ranks together see every video exactly once) in batches of
-    ``batch_size`` per rank; gather the results with ``distributed.gather_videos``."""
-    world = distributed.world_size()
-    if world == 1:
-        return make_loader(dataset, batch_size, False, 0, 0, workers, device)
-    dataset.set_epoch(0)
-    mine = _share(list(range(len(dataset))), distributed.rank(), world)
-    return DataLoader(dataset, batch_sampler=[mine[i:i + batch_size] for i in range(0, len(mine), batch_size)],
-                      **_loader_args(workers, device))
+    """One evaluation pass's loader: the videos in order, epoch 0 (see :class:`EpochLoader`, ``evaluation``)."""
+    return EpochLoader(dataset, batch_size, False, 0, workers, device, evaluation=True, persistent=False).epoch(0)
 
 
 def _share(items: list[int], rank: int, world: int) -> list[int]:
@@ -155,9 +192,15 @@ def _share(items: list[int], rank: int, world: int) -> list[int]:
     return items[start:start + q + (rank < r)]
 
 
-def _loader_args(workers: int, device: torch.device) -> dict:
+def _loader_args(workers: int, device: torch.device, persistent: bool) -> dict:
+    # generator: a DataLoader draws its workers' base seed from it whenever it starts an iterator (every epoch
+    # without persistent workers, the first one only with them). From the global torch RNG, that would shift the
+    # method's random draws (pretext permutations, graph views) by whether the workers were just started, so a run
+    # resumed at epoch k would differ from an uninterrupted one. Items never use the worker seed (their randomness
+    # is a function of (seed, epoch, index)).
     return dict(num_workers=workers, collate_fn=collate_clips, pin_memory=device.type == "cuda",
-                persistent_workers=False, prefetch_factor=4 if workers > 0 else None)
+                persistent_workers=persistent and workers > 0, prefetch_factor=4 if workers > 0 else None,
+                generator=torch.Generator().manual_seed(0))
 
 
 def stand_in(dataset: ClipDataset, indices: list[int]) -> dict:

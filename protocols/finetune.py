@@ -75,11 +75,13 @@ def finetune(method, evalset, cfg, device, seed: int, make_dataset) -> dict[str,
     trained = dist.wrap(model, device)  # DistributedDataParallel with several processes, ``model`` itself otherwise
     best = (-1.0, -1, None)
     n_skipped = 0
+    train_loader = engine.EpochLoader(train_ds, bs, True, seed, workers, device)  # workers live across epochs
+    val_loader = engine.EpochLoader(val_ds, bs, False, 0, workers, device, evaluation=True)
     for epoch in range(int(p.epochs)):
         engine.seed_everything(*dist.seed_parts(seed, 10_000 + epoch))
         sched.step(epoch)
         trained.train()
-        loader = engine.make_loader(train_ds, bs, True, seed, epoch, workers, device)
+        loader = train_loader.epoch(epoch)
         for step, batch in enumerate(tqdm(loader, desc=f"finetune {evalset.label} epoch {epoch + 1}", leave=False,
                                           disable=None if dist.is_main() else True)):
             n_skipped += batch["n_skipped"]
@@ -99,13 +101,15 @@ def finetune(method, evalset, cfg, device, seed: int, make_dataset) -> dict[str,
             opt.step()
         dist.sync_buffers(model)  # every rank validates (and keeps) rank 0's BatchNorm statistics
         if len(val_ds):
-            logits, labels = video_logits(model, engine.make_eval_loader(val_ds, bs, workers, device), device)
+            logits, labels = video_logits(model, val_loader.epoch(0), device)
             acc = topk_correct(logits, labels, 1)
         else:
             acc = 0.0
         log.info("finetune %s epoch %d: val top-1 %.3f", evalset.label, epoch + 1, acc)
         if acc > best[0]:
             best = (acc, epoch + 1, copy.deepcopy(model.state_dict()))
+    train_loader.close()
+    val_loader.close()
     model.load_state_dict(best[2])
     logits, labels = video_logits(model, engine.make_eval_loader(test_ds, bs, workers, device), device)
     if len(labels) != len(evalset.test):

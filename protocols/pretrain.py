@@ -163,12 +163,14 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
     rows = _read_log(log_path, start - 1)
     model = dist.wrap(method, device)  # DistributedDataParallel with several processes, ``method`` itself otherwise
 
-    val_loader = engine.make_eval_loader(val_set, int(p.batch_size), int(p.num_workers), device)
+    # loader workers live across epochs (no re-fork and warm-up at each epoch start)
+    train_loader = engine.EpochLoader(train_set, int(p.batch_size), True, seed, int(p.num_workers), device)
+    val_loader = engine.EpochLoader(val_set, int(p.batch_size), False, 0, int(p.num_workers), device, evaluation=True)
     for epoch in range(start, epochs):
         engine.seed_everything(*dist.seed_parts(seed, epoch))
         scheduler.step(epoch)
         model.train()
-        loader = engine.make_loader(train_set, int(p.batch_size), True, seed, epoch, int(p.num_workers), device)
+        loader = train_loader.epoch(epoch)
         total = len(loader) if p.max_steps_per_epoch is None else min(len(loader), int(p.max_steps_per_epoch))
         bar = tqdm(total=total, desc=f"pretrain {meta['method']} epoch {epoch + 1}/{epochs}", leave=False,
                    dynamic_ncols=True, disable=None if dist.is_main() else True)
@@ -210,7 +212,8 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
         # the validation pass draws its own shuffles and graph views
         engine.seed_everything(*dist.seed_parts(seed, epoch, 1))
         dist.sync_buffers(method)  # the checkpoint below holds rank 0's; validate with those on every rank
-        val_loss, val_acc = evaluate_pretext(method, val_loader, device) if len(val_set) else (math.nan, math.nan)
+        val_loss, val_acc = (evaluate_pretext(method, val_loader.epoch(0), device) if len(val_set)
+                             else (math.nan, math.nan))
         row = {
             "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": sums["loss"] / sums["n"],
             "train_acc": sums["acc"] / sums["n"], "val_loss": val_loss, "val_acc": val_acc,
@@ -226,6 +229,8 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
                 Path(f"{old}.sha256").unlink(missing_ok=True)
         log.info("epoch %d/%d: train loss %.4f acc %.3f | val loss %.4f acc %.3f | %.1f clips/s",
                  epoch + 1, epochs, row["train_loss"], row["train_acc"], val_loss, val_acc, row["clips_per_s"])
+    train_loader.close()
+    val_loader.close()
     if dist.is_main():
         save_checkpoint(final, checkpoint_payload(method, meta, epochs - 1))
     dist.barrier()  # the other ranks read final.pt next

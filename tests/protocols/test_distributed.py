@@ -27,7 +27,8 @@ class Numbered:
     def set_epoch(self, epoch):
         pass
 
-    def __getitem__(self, i):
+    def __getitem__(self, key):
+        i = key[1] if isinstance(key, tuple) else key  # (epoch, index) from engine.EpochLoader
         return {"clips": torch.zeros(1, 1), "index": torch.tensor(i), "short": torch.tensor(False)}
 
 

@@ -59,3 +59,34 @@ def test_training_does_not_import_timm():
             "engine.make_scheduler(engine.make_optimizer(m, 0.1, 0.9, 0.0), 3, 1, 0.1); "
             "sys.exit(1 if 'timm' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+def test_loader_workers_that_live_across_epochs_give_each_epochs_own_batches(ucf_root):
+    from datasets.clips import ClipDataset
+    from datasets.samplers import ClipTuple
+    from datasets.splits import load_split
+    from datasets.transforms import ClipTransform
+    from protocols.engine import EpochLoader, make_loader
+
+    ds = ClipDataset(load_split("ucf101", ucf_root).train, ClipTuple(3, 8, 4),
+                     ClipTransform(True, resize=(32, 48), crop=28), seed=5)
+    cpu = torch.device("cpu")
+    persistent = EpochLoader(ds, 3, True, 5, 2, cpu)
+    seen, iterators = [], []
+    for epoch in range(3):
+        rng = torch.random.get_rng_state()
+        loader = persistent.epoch(epoch)
+        first = next(iter(loader))  # an epoch left after one batch: the next one must not see its leftovers
+        got = [b["clips"] for b in loader]
+        fresh = [b["clips"] for b in make_loader(ds, 3, True, 5, epoch, 0, cpu)]
+        assert len(got) == len(fresh) and all(torch.equal(a, b) for a, b in zip(got, fresh))
+        assert torch.equal(first["clips"], fresh[0])
+        seen.append(got[0])
+        # starting workers (epoch 0) or not (later epochs) leaves the global RNG alone: a resumed run draws the same
+        assert torch.equal(torch.random.get_rng_state(), rng)
+        iterators.append(loader._iterator)  # DataLoader internals: the object that owns the worker processes
+    assert not torch.equal(seen[0], seen[1])  # another epoch: another order and augmentation
+    workers = iterators[0]._workers
+    assert all(it is iterators[0] for it in iterators) and all(w.is_alive() for w in workers)  # the same processes
+    persistent.close()
+    assert not any(w.is_alive() for w in workers)
