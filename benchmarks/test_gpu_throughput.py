@@ -34,7 +34,7 @@ def _positive(x) -> bool:
 
 def test_smoke_table_has_every_row_with_positive_numbers_and_ratios(benchmark, tmp_path, capsys):
     torch.set_num_threads(1)
-    argv = ["--smoke", "--data", str(tmp_path / "data"), "--methods", ",".join(METHODS)]
+    argv = ["--smoke", "--data", str(tmp_path / "data"), "--methods", ",".join(METHODS), "--decode-end-to-end"]
     rows = benchmark.pedantic(main, args=(argv,), rounds=1, iterations=1)
     printed = capsys.readouterr().out
     assert "ratio to bf16+CL ceiling" in printed and "torch " in printed and "git " in printed
