@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_throughput.py [--device cuda] [--methods tcgl,vcop] [--backbones r3d_18,r2plus1d_18]
         [--batch 32] [--warmup 3] [--steps 10] [--workers 12] [--data data] [--frame-cache DIR|none]
-        [--decode-end-to-end] [--budget-s 270] [--phase-cap-s 10] [--smoke]
+        [--decode-end-to-end] [--budget-s 330] [--phase-cap-s 10] [--smoke]
 
 Rows per (method, backbone), all on the shapes the method itself gives (``train_shapes``):
 - ``train ceiling fp32/tf32`` and ``train ceiling bf16+CL``: bare steps (forward, backward, SGD step) of a fresh
@@ -537,7 +537,7 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=None, help="timed ceiling steps (default 10; smoke 2)")
     p.add_argument("--workers", type=int, default=None, help="loader workers (default 12; smoke 0)")
     p.add_argument("--data", default="data", help="paths.data: embedded videos are generated here when missing")
-    p.add_argument("--budget-s", type=float, default=270.0, help="no row starts after this many seconds")
+    p.add_argument("--budget-s", type=float, default=330.0, help="no row starts after this many seconds")
     p.add_argument("--phase-cap-s", type=float, default=10.0, help="a timed loop stops after this many seconds")
     p.add_argument("--decode-end-to-end", action="store_true",
                    help="also time the loop end to end decoding the videos (default: through the frame cache only, "
