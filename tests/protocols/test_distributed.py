@@ -52,7 +52,10 @@ def test_each_global_batch_is_split_across_ranks_and_evaluation_shares_cover_eve
         loader = engine.make_loader(Numbered(n), batch, True, 0, 3, 0, cpu)
         shares.append(_indices(loader))
         assert loader.global_batches == single  # what stand-ins are drawn from
-        evals += sum(_indices(engine.make_eval_loader(Numbered(n), 3, 0, cpu)), [])
+        assert len(loader) == len(shares[-1])  # pretraining's step count
+        ev = _indices(engine.make_eval_loader(Numbered(n), 3, 0, cpu))
+        assert len(engine.make_eval_loader(Numbered(n), 3, 0, cpu)) == len(ev)
+        evals += sum(ev, [])
     assert all(len(s) == len(single) for s in shares)  # every rank takes part in every step
     for step, want in enumerate(single):
         got = [s[step] for s in shares]
