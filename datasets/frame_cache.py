@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -31,6 +32,7 @@ import torch
 from datasets.transforms import resize_frames
 from datasets.video_io import VideoDecoder, get_decoder
 
+log = logging.getLogger(__name__)
 VERSION = 1
 CHUNK = 256  # frames decoded and resized at a time while building an entry
 
@@ -44,7 +46,7 @@ class FrameCache:
     def __init__(self, root: str | Path, resize: tuple[int, int], source: str | None = None):
         self.root, self.resize, self.source = Path(root), (int(resize[0]), int(resize[1])), source
         self._decoder: VideoDecoder | None = None
-        self.stats = {"hits": 0, "built": 0}
+        self.stats = {"hits": 0, "built": 0, "rebuilt": 0}
 
     def __getstate__(self):  # decoders hold library handles: each worker makes its own
         return {**self.__dict__, "_decoder": None}
@@ -63,12 +65,23 @@ class FrameCache:
         return self.root / digest[:2] / f"{digest}.npy"
 
     def frames(self, path: str | Path) -> np.ndarray:
-        """All frames of ``path``, resized: a read-only ``[N, H, W, 3]`` uint8 memory map (built when missing)."""
+        """All frames of ``path``, resized: a read-only ``[N, H, W, 3]`` uint8 memory map (built when missing; an
+        unreadable entry, which the atomic writes never leave but a damaged disk can, is logged and made again from
+        the video)."""
         file = self.entry(path)
-        if not file.exists():
-            self.build(path, file)
-        else:
-            self.stats["hits"] += 1
+        if file.exists():
+            try:
+                frames = np.load(file, mmap_mode="r")
+                if frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[1:] == (*self.resize, 3):
+                    self.stats["hits"] += 1
+                    return frames
+                why = f"it holds {frames.dtype} {frames.shape}"
+            except (OSError, ValueError) as e:
+                why = str(e)
+            log.warning("frame cache entry %s of %s is unreadable (%s); making it again from the video", file, path,
+                        why)
+            self.stats["rebuilt"] += 1
+        self.build(path, file)
         return np.load(file, mmap_mode="r")
 
     def build(self, path: str | Path, file: Path | None = None) -> Path:
@@ -76,10 +89,11 @@ class FrameCache:
         sits in memory at full resolution)."""
         file = file or self.entry(path)
         n = self.decoder.num_frames(path)  # a broken video raises VideoDecodeError here or below, naming the file
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{file.stem}-", suffix=".npy", dir=file.parent)
-        os.close(fd)
+        tmp = None
         try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{file.stem}-", suffix=".npy", dir=file.parent)
+            os.close(fd)
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, *self.resize, 3))
             for start in range(0, n, CHUNK):
                 chunk = self.decoder.read(path, range(start, min(n, start + CHUNK)))
@@ -87,8 +101,12 @@ class FrameCache:
             out.flush()
             del out
             os.replace(tmp, file)
+        except OSError as e:  # full disk, read-only folder: nothing partial is left, the run stops naming the fix
+            raise OSError(e.errno, f"frame cache: cannot write the entry of {path} under {self.root} ({e}); free "
+                          "space there, point paths.frame_cache at a writable folder, or set it to null to decode "
+                          "the videos") from e
         finally:
-            if os.path.exists(tmp):
+            if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
         self.stats["built"] += 1
         return file

@@ -75,3 +75,23 @@ def test_build_command_makes_every_entry_once(ucf_root, tmp_path, capsys):
     assert n > 0 and f"{n} built, 0 already there" in capsys.readouterr().out
     build_main(args)
     assert f"0 built, {n} already there" in capsys.readouterr().out
+
+
+def test_an_unreadable_entry_is_logged_and_made_again_from_the_video(ucf_root, tmp_path, caplog):
+    path = load_split("ucf101", ucf_root).train[0].path
+    cache = FrameCache(tmp_path / "fc", RESIZE)
+    want = cache.read(path, [0, 3])
+    entry = cache.entry(path)
+    entry.write_bytes(entry.read_bytes()[:100])  # a damaged entry (the atomic writes never leave one)
+    again = FrameCache(tmp_path / "fc", RESIZE)
+    assert torch.equal(again.read(path, [0, 3]), want)
+    assert again.stats["rebuilt"] == 1 and again.stats["built"] == 1
+    assert entry.name in caplog.text and "making it again from the video" in caplog.text
+
+
+def test_a_cache_folder_that_cannot_be_written_is_an_error_naming_the_fix(ucf_root, tmp_path):
+    path = load_split("ucf101", ucf_root).train[0].path
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")  # running as root, chmod cannot make a folder read-only: a file in the way instead
+    with pytest.raises(OSError, match=r"frame cache: cannot write the entry of .*paths.frame_cache.*null"):
+        FrameCache(blocker / "fc", RESIZE).read(path, [0])
