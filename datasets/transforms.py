@@ -15,7 +15,8 @@ workers. :meth:`ClipTransform.finish` (floats, colour jitter, normalisation) is 
 ``defer_colour=False`` (CPU runs) the worker calls it on each clip; with ``defer_colour=True`` (CUDA runs,
 ``input.colour_on``) the worker returns uint8 clips plus their colour parameters and the training loop calls it on
 the whole batch on the GPU (``engine.to_device``): a quarter of the bytes through shared memory and PCIe, and the
-per-pixel float work off the CPU. Either way the same function, with the same parameters, runs.
+per-pixel float work off the CPU. Either way ``finish`` runs with the same parameters (its colour ops clip by clip
+on the CPU, in masked passes over the whole batch on CUDA: equal to float rounding, see :func:`apply_colour`).
 """
 from __future__ import annotations
 
