@@ -25,7 +25,8 @@ Rows per (method, backbone), all on the shapes the method itself gives (``train_
 
 samples/s: tuples (train) or videos (features) per second; clips/s counts the K 16-frame clips of a sample (as
 pretraining's log) or the 10 clips of a video. Loops stop after their steps or ``--phase-cap-s``; a row that would
-start after ``--budget-s`` is skipped. TFLOP/s: FLOPs per sample counted once per shape with
+start after ``--budget-s`` is skipped. TFLOP/s: FLOPs per sample counted once per shape, on the meta device (shapes
+only: the counts equal those on real tensors, benchmarks/test_gpu_throughput.py), with
 ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix products, forward and backward; batch norm,
 activations and the optimiser are not counted; ours counts the whole method) times samples/s. The ratio is samples/s
 over the bf16+CL ceiling's. Peak memory: ``torch.cuda.max_memory_allocated``, reset per row.
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import gc
 import os
 import sys
@@ -61,6 +63,7 @@ from protocols.retrieval import topk_retrieval  # noqa: E402
 from results.provenance import device_info, git_info  # noqa: E402
 
 CEILING = "train ceiling bf16+CL"
+META = torch.device("meta")  # FLOPs are counted on shapes alone: no cuDNN tuning or memory for one-off shapes
 WARM_CAP_S = 6.0  # the end-to-end warm-up's limit when the loader never makes the step wait (see ours_train)
 INFER_CEILING = "infer ceiling bf16+CL"
 
@@ -425,7 +428,7 @@ class Bench:
 
         batch, k = int(cfg.pretrain.batch_size), int(method.num_clips)
         shapes = train_shapes(method, batch, crop)
-        f_ceiling = ceiling_flops_per_sample(make_backbone, method, crop, dev)
+        f_ceiling = ceiling_flops_per_sample(make_backbone, method, crop, META)
 
         def ceiling(fast: bool):
             def measure():
@@ -436,7 +439,7 @@ class Bench:
         slow = self.row(name, "train ceiling fp32/tf32", ceiling(False), k, f_ceiling)
         fast = self.row(name, CEILING, ceiling(True), k, f_ceiling)
         top = relative_to(fast, slow)
-        f_method = method_flops_per_sample(method.to(dev), crop, dev)  # the method reaches the device only now
+        f_method = method_flops_per_sample(copy.deepcopy(method).to(META), crop, META)
         cached = with_cache(cfg, self.cache)
         self.row(name, "train ours, one batch resident (no loader)",
                  lambda: ours_resident(method, cached, pre, dev, args), k, f_method, top)
@@ -455,7 +458,7 @@ class Bench:
 
         n_clips, bs = int(cfg.eval.clips_per_video), int(cfg.eval.batch_size)
         clip = (n_clips, 3, int(cfg.protocol.retrieval.clip_len), crop, crop)
-        f_infer = infer_flops_per_video(make_backbone, clip, dev)
+        f_infer = infer_flops_per_video(make_backbone, clip, META)
 
         def infer():
             n, secs = ceiling_infer(make_backbone, (bs * n_clips, *clip[1:]), dev, args)

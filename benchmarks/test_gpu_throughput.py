@@ -77,3 +77,21 @@ def test_ceiling_shapes_are_what_the_method_feeds_its_backbone(benchmark, method
         hook.remove()
     assert seen == train_shapes(method, batch, crop)
     assert len(seen) == (2 if method_name == "tcgl" else 1)
+
+
+@pytest.mark.parametrize("method_name", METHODS)
+def test_flops_counted_on_the_meta_device_equal_those_on_real_tensors(benchmark, method_name):
+    import gpu_throughput as g
+
+    from methods.backbones import build_backbone
+
+    torch.manual_seed(0)
+    counts = {}
+    for dev in ("cpu", "meta"):
+        d = torch.device(dev)
+        counts[dev] = (g.ceiling_flops_per_sample(lambda: build_backbone("c3d"), build_method(method_name, "c3d"), 32,
+                                                  d),
+                       g.method_flops_per_sample(build_method(method_name, "c3d").train().to(d), 32, d),
+                       g.infer_flops_per_video(lambda: build_backbone("c3d"), (2, 3, 16, 32, 32), d))
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    assert counts["meta"] == counts["cpu"] and all(c > 0 for c in counts["cpu"])
