@@ -13,6 +13,7 @@ from datasets.fingerprint import dataset_fingerprint
 from datasets.frame_cache import FrameCache
 from datasets.splits import SplitIndex, VideoEntry, load_split, train_val_split
 from datasets.transforms import ClipTransform
+from protocols.engine import pick_device
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,6 @@ def colour_on_device(cfg) -> bool:
     normalisation) runs on the batch on the device; ``auto`` = on CUDA runs."""
     where = cfg.input.colour_on
     if where == "auto":
-        from protocols.engine import pick_device
-
         return pick_device(str(cfg.device)).type == "cuda"
     return where == "device"
 

@@ -68,17 +68,7 @@ def to_device(batch: dict, device: torch.device, finish=None) -> dict:
             raise ValueError("this batch holds uint8 clips whose colour stage is deferred to the device "
                              "(input.colour_on); pass finish=<the dataset>.finish to engine.to_device")
         out["clips"] = finish(out["clips"], out.pop("colour"))
-    if torch.is_tensor(out.get("clips")):
-        out["clips"] = channels_last(out["clips"])
-    return out
-
-
-def channels_last(x: torch.Tensor) -> torch.Tensor:
-    """A CUDA clip batch ``[N, C, T, H, W]`` in channels_last_3d memory (cuDNN's fast layout for bf16 3D
-    convolutions); a no-op when it already is, on CPU, and for other ranks."""
-    if x.is_cuda and x.ndim == 5:
-        return x.contiguous(memory_format=torch.channels_last_3d)
-    return x
+    return out  # clips become channels_last_3d where they enter a backbone (methods.backbones.base.channels_last)
 
 
 def place_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:

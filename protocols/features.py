@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from datasets.samplers import UniformClips
+from methods.backbones.base import channels_last
 from protocols import distributed as dist
 from protocols import engine
 from protocols.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -49,7 +50,7 @@ def extract(method, dataset, batch_size: int, workers: int, device, pool: str = 
         clips = engine.to_device(batch, device, loader.dataset.finish)["clips"]  # [B, N, C, T, H, W]
         b, n = clips.shape[:2]
         with engine.autocast(device):  # as in pretraining, STKD (a matmul) runs under autocast too
-            x = engine.channels_last(encoder.fit_time(method.preprocess(clips.flatten(0, 1))))
+            x = channels_last(encoder.fit_time(method.preprocess(clips.flatten(0, 1))))
             fmap = encoder.forward_features(x)
         fmap = fmap.float()
         # kept on the device until the end: a .cpu() per batch would wait for the GPU at every batch

@@ -112,7 +112,7 @@ class LossWatch:
 def evaluate_pretext(method: PretextMethod, loader, device) -> tuple[float, float]:
     """Mean pretext loss and accuracy on a loader, the method in eval mode (graph augmentation off)."""
     method.eval()
-    tot_loss = tot_acc = n = 0.0
+    n = 0
     sums = torch.zeros(2, dtype=torch.float64, device=device)  # read once at the end: no host sync per batch
     for batch in loader:  # this rank's share of the videos; the sums are then taken over all ranks
         if batch["clips"] is None:
@@ -121,8 +121,7 @@ def evaluate_pretext(method: PretextMethod, loader, device) -> tuple[float, floa
         with engine.autocast(device):
             out = method(batch)
         b = batch["clips"].shape[0]
-        acc = out.accuracy if torch.is_tensor(out.accuracy) else torch.tensor(float(out.accuracy))
-        sums += torch.stack([out.loss.detach().double(), acc.to(sums).double()]) * b
+        sums += torch.stack([out.loss.detach().double(), out.accuracy.detach().double()]) * b
         n += b
     tot_loss, tot_acc = sums.tolist()
     tot_loss, tot_acc, n = dist.all_reduce_sum([tot_loss, tot_acc, n])

@@ -23,6 +23,14 @@ def tile_time(x: torch.Tensor, min_frames: int) -> torch.Tensor:
     return x.repeat(*sizes)
 
 
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """A CUDA clip batch ``[N, C, T, H, W]`` in channels_last_3d memory (cuDNN's fast layout for bf16 3D
+    convolutions); a no-op when it already is and on CPU. Callers of ``forward_features`` apply it themselves."""
+    if x.is_cuda and x.ndim == 5:
+        return x.contiguous(memory_format=torch.channels_last_3d)
+    return x
+
+
 class Backbone(nn.Module):
     """A 3D CNN mapping a clip ``[B, C, T, H, W]`` to a vector of ``feat_dim`` features.
 
@@ -42,9 +50,7 @@ class Backbone(nn.Module):
         """Globally average-pooled conv5 features ``[B, feat_dim]``. On CUDA the input is made channels_last_3d
         first (cuDNN's fast layout for 3D convolutions; a no-op when it already is): clips flattened from a
         ``[B, K, C, T, H, W]`` batch or coming out of STKD are plain contiguous."""
-        if x.is_cuda and x.ndim == 5:
-            x = x.contiguous(memory_format=torch.channels_last_3d)
-        return self.forward_features(x).mean(dim=(2, 3, 4))
+        return self.forward_features(channels_last(x)).mean(dim=(2, 3, 4))
 
     def fit_time(self, x: torch.Tensor) -> torch.Tensor:
         """Tile ``x`` along time to ``min_frames`` frames when it is shorter (see :func:`tile_time`)."""
@@ -59,7 +65,7 @@ class Backbone(nn.Module):
         ``pool='avg'`` uses ``AvgPool3d`` with the same kernel (same dimension). When the map is smaller than the
         kernel (tiny test inputs) the kernel is clipped to the map size.
         """
-        return self.retrieval_pool(self.forward_features(x), pool, kernel)
+        return self.retrieval_pool(self.forward_features(channels_last(x)), pool, kernel)
 
     @staticmethod
     def retrieval_pool(fmap: torch.Tensor, pool: str = "max", kernel: tuple[int, int, int] = (1, 2, 2)) -> torch.Tensor:
