@@ -225,6 +225,8 @@ def check_values(cfg: DictConfig) -> None:
     if not isinstance(method, dict) or not isinstance(method.get("name"), str):
         _fail("method", method, "must be a method config such as method=vcop")
     _at_least(c, "method.optim.lr method.optim.momentum method.optim.weight_decay", 0)
+    if _get(c, "method.optim.name") is not None:
+        _one_of(c, "method.optim.name", ("sgd", "adamw"))  # protocols.engine.OPTIMIZERS (not imported: no torch here)
     if not isinstance(_get(c, "backbone.name"), str):
         _fail("backbone", c.get("backbone"), "must be a backbone config such as backbone=r3d")
 

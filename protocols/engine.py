@@ -212,14 +212,23 @@ def stand_in(dataset: ClipDataset, indices: list[int]) -> dict:
 # both against timm, group by group and epoch by epoch.
 
 
-def make_optimizer(model: torch.nn.Module, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
-    """SGD with Nesterov momentum, no weight decay on biases and other 1-d parameters (norm layers); foreach."""
+OPTIMIZERS = ("sgd", "adamw")
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, momentum: float, weight_decay: float,
+                   name: str = "sgd") -> torch.optim.Optimizer:
+    """``sgd``: SGD with Nesterov momentum (timm's ``sgd``); ``adamw``: AdamW with betas (0.9, 0.999), ``momentum``
+    unused (timm's ``adamw``). Either way no weight decay on biases and other 1-d parameters (norm layers); foreach."""
     no_decay, decay = [], []
-    for name, p in model.named_parameters():
+    for pname, p in model.named_parameters():
         if p.requires_grad:
-            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+            (no_decay if p.ndim <= 1 or pname.endswith(".bias") else decay).append(p)
     groups = [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
-    return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True, foreach=True)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True, foreach=True)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, foreach=True)
+    raise ValueError(f"unknown optimizer {name!r}: valid are {', '.join(OPTIMIZERS)}")
 
 
 class CosineSchedule:

@@ -1,7 +1,7 @@
 """Pretraining: one plain, auditable loop.
 
-- SGD with Nesterov momentum (per-method defaults from the method config), cosine schedule with warm-up: timm's
-  factories, written out in protocols/engine.py.
+- The method config's optimiser (``method.optim``: SGD with Nesterov momentum by default, or AdamW), cosine schedule
+  with warm-up: timm's factories, written out in protocols/engine.py.
 - Deterministic: data order and augmentation are functions of (seed, epoch, index); the torch RNG is re-seeded from
   (seed, epoch) at the start of every epoch, so a run resumed from an epoch checkpoint is bit-identical on CPU.
 - A checkpoint is written atomically after every epoch with a sha256 sidecar; a rerun of the same command resumes
@@ -148,7 +148,8 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
     if p.sync_bn and dist.world_size() > 1:  # a copy: the caller's method keeps plain BatchNorm layers
         method = dist.convert_sync_batchnorm(copy.deepcopy(method), device)
 
-    optimizer = engine.make_optimizer(method, float(opt_cfg.lr), float(opt_cfg.momentum), float(opt_cfg.weight_decay))
+    optimizer = engine.make_optimizer(method, float(opt_cfg.lr), float(opt_cfg.momentum), float(opt_cfg.weight_decay),
+                                     str(opt_cfg.get("name", "sgd")))
     scheduler = engine.make_scheduler(optimizer, epochs, int(p.warmup_epochs), float(opt_cfg.lr))
     start = 0
     resume = dist.broadcast(latest_good_checkpoint(ckpt_dir) if dist.is_main() else None)

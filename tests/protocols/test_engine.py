@@ -16,14 +16,15 @@ def model():
                                torch.nn.AdaptiveAvgPool3d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
 
 
-def test_optimizer_matches_timm_sgd_groups_and_steps():
+@pytest.mark.parametrize("name,keys", [("sgd", ("lr", "momentum", "nesterov", "weight_decay", "foreach", "dampening")),
+                                       ("adamw", ("lr", "betas", "eps", "weight_decay", "foreach", "amsgrad"))])
+def test_optimizer_matches_timm_groups_and_steps(name, keys):
     from timm.optim import create_optimizer_v2
 
     a, b = model(), model()
-    ours = engine.make_optimizer(a, 0.1, 0.9, 5e-4)
-    ref = create_optimizer_v2(b, opt="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4, foreach=True)
+    ours = engine.make_optimizer(a, 0.1, 0.9, 5e-4, name)
+    ref = create_optimizer_v2(b, opt=name, lr=0.1, momentum=0.9, weight_decay=5e-4, foreach=True)
     assert type(ours) is type(ref)
-    keys = ("lr", "momentum", "nesterov", "weight_decay", "foreach", "dampening")
     assert [{k: g[k] for k in keys} for g in ours.param_groups] == [{k: g[k] for k in keys} for g in ref.param_groups]
     assert [[p.shape for p in g["params"]] for g in ours.param_groups] == \
            [[p.shape for p in g["params"]] for g in ref.param_groups]
@@ -35,6 +36,11 @@ def test_optimizer_matches_timm_sgd_groups_and_steps():
             opt.step()
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
+
+
+def test_unknown_optimizer_is_an_error_naming_the_valid_ones():
+    with pytest.raises(ValueError, match="sgd, adamw"):
+        engine.make_optimizer(model(), 0.1, 0.9, 0.0, "adam")
 
 
 @pytest.mark.parametrize("epochs,warmup", [(10, 1), (300, 5), (4, 0), (1, 0), (3, 3)])
