@@ -9,7 +9,7 @@ Python: ``generate(out, layout, size="small", seed=0) -> Path`` (the dataset roo
 Layouts (as the official archives extract; read by ``datasets.splits.load_split``)::
 
     ucf101: ROOT/UCF-101/<Class>/v_<Class>_gNN_cNN.avi
-            ROOT/ucfTrainTestlist/classInd.txt "1 TranslateLeft", trainlist0{1,2,3}.txt "<Class>/<file>.avi <label1>",
+            ROOT/ucfTrainTestlist/classInd.txt "1 Grow", trainlist0{1,2,3}.txt "<Class>/<file>.avi <label1>",
             testlist0{1,2,3}.txt "<Class>/<file>.avi"; CRLF line endings. Split k tests a block of groups
             (official 25 groups: 1-7, 8-14, 15-21; here ``ucf_test_groups``), the other groups train.
     hmdb51: ROOT/<class>/Synth<SS>_<class>_f_nm_np1_<view>_<quality>_<n>.avi
@@ -26,12 +26,11 @@ Sizes (``SIZES``; every video of a size has the same geometry; mpeg4 in AVI, yuv
 
 64+ frames everywhere, so a VCOP/TCGL tuple (3 clips x 16 frames + 2 gaps x 8 = 64) always fits.
 
-Classes are MOTIONS (``datasets.motions``): ucf101 uses the first N of the CamelCase catalogue (small: TranslateLeft,
-TranslateRight, TranslateUp, TranslateDown, RotateClockwise, RotateCounterclockwise, Grow, Shrink, AccelerateRight,
-DecelerateLeft, LeftThenUp, DownThenRight; tiny instead names 8 size-changing classes, ``SizeSpec.ucf_names``: Grow,
-Shrink, GrowMovingUp, ShrinkMovingDown, GrowMovingLeft, ShrinkMovingRight, GrowMovingUpLeft, ShrinkMovingDownRight,
-so that clip order is learnable in a test budget; bench: the first 101, built combinatorially from
-primitive x direction/sense), hmdb51 the first N of a disjoint snake_case catalogue (tiny: orbit_cw, orbit_ccw,
+Classes are MOTIONS (``datasets.motions``): ucf101 uses the first N of the CamelCase catalogue (bench: the first 101,
+built combinatorially from primitive x direction/sense) unless the size names its classes (``SizeSpec.ucf_names``):
+tiny names 8 size-changing classes, Grow, Shrink, GrowMovingUp, ShrinkMovingDown, GrowMovingLeft, ShrinkMovingRight,
+GrowMovingUpLeft, ShrinkMovingDownRight; small the same 8 plus AccelerateRight, DecelerateLeft, AccelerateUp,
+DecelerateDown, so that every class changes monotonically over the video and clip order is learnable; hmdb51 the first N of a disjoint snake_case catalogue (tiny: orbit_cw, orbit_ccw,
 zigzag_right, zigzag_left, hop_right, hop_left; small adds stop_go_up, stop_go_down, spin_speedup_cw,
 spin_slowdown_ccw; bench: all 51). Most classes come in time-reversal pairs, so temporal order matters.
 The full catalogues with descriptions are listed in ``SYNTHETIC.json`` of every dataset and in ``datasets.motions``.
@@ -76,7 +75,7 @@ import numpy as np
 
 from datasets.motions import HMDB_MOTIONS, UCF_MOTIONS, Amplitudes, Motion
 
-VERSION = 2  # 2: monotone Grow/Shrink, SizeSpec.group_look; bump whenever the same spec renders other videos
+VERSION = 3  # 2: monotone Grow/Shrink, SizeSpec.group_look; 3: small's ucf101 classes all change monotonically; bump whenever the same spec renders other videos
 LAYOUTS = ("ucf101", "hmdb51")
 MANIFEST = "SYNTHETIC.json"
 UCF_VIDEO_DIR, UCF_SPLIT_DIR, HMDB_SPLIT_DIR = "UCF-101", "ucfTrainTestlist", "testTrainMulti_7030_splits"
@@ -179,10 +178,17 @@ SIZES: dict[str, SizeSpec] = {
     # shared by a UCF group, a supervised encoder memorised the 84 train looks, 0.94 train / 0.06 test top-1), on a
     # dark background (objects always brighter: 0.12 -> 0.29 test top-1 at the same budget). tiny's larger size
     # change (4-6x) did not help there (0.24).
+    # Version 3 (BENCHMARKS.md, "Designing small, third round"): every ucf101 class changes monotonically over the
+    # whole video, in size (4-6x, alone or while moving) or in speed (accelerations), so that three clips' pooled
+    # features say which came first; with half the classes stationary (translations on the torus, rotations) VCOP
+    # and TCGL's ASOP stayed at chance. The same change also made the classes tell apart from one 16-frame clip.
     "small": SizeSpec("small", 64, 64, 72, 25, ucf_classes=12, ucf_groups=10, ucf_clips_per_group=(2, 4),
                       hmdb_classes=10, hmdb_sources=(7, 3, 1), hmdb_clips_per_source=3,
                       noise_std=1.5, distractors=(0, 1), clutter=4, travel=(1.5, 2.5), turns=(1.0, 2.0),
-                      group_look=False, bg_range=(50.0, 95.0), min_contrast=100.0),
+                      scale_change=(4.0, 6.0), group_look=False, bg_range=(50.0, 95.0), min_contrast=100.0,
+                      ucf_names=("Grow", "Shrink", "GrowMovingUp", "ShrinkMovingDown", "GrowMovingLeft",
+                                 "ShrinkMovingRight", "GrowMovingUpLeft", "ShrinkMovingDownRight",
+                                 "AccelerateRight", "DecelerateLeft", "AccelerateUp", "DecelerateDown")),
     "bench": SizeSpec("bench", 320, 240, 120, 25, ucf_classes=101, ucf_groups=3, ucf_clips_per_group=(1, 1),
                       hmdb_classes=51, hmdb_sources=(2, 1, 1), hmdb_clips_per_source=1,
                       distractors=(1, 3), clutter=12, object_size=(0.1, 0.16), distractor_jitter=2.0,

@@ -445,6 +445,25 @@ def test_group_look_shares_or_redraws_the_background():
     assert syn.SIZES["small"].group_look is False
 
 
+@pytest.mark.parametrize("size", ["tiny", "small"])
+def test_every_pretraining_class_changes_monotonically_over_the_video(size):
+    """The design rule behind `small` version 3 (BENCHMARKS.md, "Designing small, third round"): every ucf101-layout
+    class of the sizes the order tasks pretrain on changes size or speed monotonically over the whole video, so the
+    pooled features of three clips say which came first; stationary classes (translations on the torus, rotations)
+    left VCOP and TCGL's ASOP at chance. Each class still has its time reversal in the set."""
+    tau = np.linspace(0.0, 1.0, 73)
+    amp = Amplitudes(travel=100.0, turns=1.5, log_scale=math.log(5.0), radius=10.0, wiggle=5.0)
+    motions = syn.classes("ucf101", syn.SIZES[size])
+    for m in motions:
+        dx, dy, _, dlog = m.pose(tau, amp)
+        speed = np.hypot(np.diff(dx), np.diff(dy))
+        grows_or_shrinks = np.all(np.diff(dlog) > 0) or np.all(np.diff(dlog) < 0)
+        speeds_up_or_down = np.all(np.diff(speed) > 1e-9) or np.all(np.diff(speed) < -1e-9)
+        assert grows_or_shrinks or speeds_up_or_down, m.name
+    names = {m.name for m in motions}
+    assert all(m.reverse_of in names or any(n.reverse_of == m.name for n in motions) for m in motions)
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 def test_cli_writes_and_reports(tmp_path):
     out = tmp_path / "cli_hmdb"
