@@ -15,20 +15,28 @@ from methods.registry import register
 class Supervised(PretextMethod):
     """Encoder -> global average pool -> Dropout -> Linear(D, num_classes); accuracy = top-1 on the batch.
 
-    Every clip of a sample (K >= 1) is a training example with the video's label.
+    Every clip of a sample (K >= 1) is a training example with the video's label. ``num_clips`` > 1 draws K clips
+    per video per step, spaced as a VCOP/TCGL tuple (``gap`` frames apart, in order), so that the supervised row sees
+    the frames per sample that the clip-tuple methods see (3 x 16 with the config's values).
     """
 
-    def __init__(self, backbone: Backbone, num_classes: int | None = None, *, clip_len: int = 16, dropout: float = 0.0):
+    def __init__(self, backbone: Backbone, num_classes: int | None = None, *, clip_len: int = 16, dropout: float = 0.0,
+                 num_clips: int = 3, gap: int = 8):
         super().__init__(backbone)
         if not num_classes or num_classes < 2:
             raise ValueError(f"supervised needs num_classes >= 2, got {num_classes!r}")
+        if int(num_clips) < 1 or int(gap) < 0:
+            raise ValueError(f"supervised needs num_clips >= 1 and gap >= 0, got {num_clips} and {gap}")
         self.clip_len, self.num_classes = int(clip_len), int(num_classes)
+        self.num_clips, self.gap = int(num_clips), int(gap)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(backbone.feat_dim, self.num_classes))
 
     def sampler(self):
-        from datasets.samplers import SingleClip
+        from datasets.samplers import ClipTuple, SingleClip
 
-        return SingleClip(clip_len=self.clip_len)
+        if self.num_clips == 1:
+            return SingleClip(clip_len=self.clip_len)
+        return ClipTuple(num_clips=self.num_clips, clip_len=self.clip_len, gap=self.gap)
 
     def forward(self, batch: Mapping[str, Any]) -> MethodOutput:
         clips = self._clips(batch)

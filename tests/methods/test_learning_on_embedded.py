@@ -18,7 +18,7 @@ from methods.registry import build_method
 # tests/methods/test_pretext_learning.py shows them learning on moving blobs whose order is visible in every frame.
 CASES = [
     ("speednet", {"clip_len": 8}, 160, 1 / 2, 0.65),
-    ("supervised", {"clip_len": 16}, 160, 1 / 8, 0.40),
+    ("supervised", {"clip_len": 16, "num_clips": 1}, 160, 1 / 8, 0.40),
     ("vcop", {"clip_len": 4, "gap": 8}, 200, 1 / 6, 0.30),
     ("sorder", {"clip_len": 1, "spacing": 12}, 200, 1 / 2, 0.75),
     ("opn", {"clip_len": 1, "spacing": 16}, 200, 1 / 12, 0.30),

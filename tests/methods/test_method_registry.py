@@ -73,7 +73,7 @@ def test_config_file(name):
     assert path.read_text().splitlines()[0].strip() == "# @package method"
     cfg = OmegaConf.load(path)
     assert cfg.name == name
-    assert set(cfg.optim) == {"lr", "momentum", "weight_decay"}
+    assert set(cfg.optim) == {"name", "lr", "momentum", "weight_decay"} and cfg.optim.name == "sgd"
     assert cfg.optim.lr >= 0 and cfg.optim.momentum == 0.9 and cfg.optim.weight_decay == 5.0e-4
     params = OmegaConf.to_container(cfg.params)
     cls = get_method_class(name)
@@ -97,7 +97,7 @@ def test_samplers():
     expected = {  # method -> (sampler class, clips per sample the method's forward expects)
         "tcgl": (samplers.ClipTuple, 3), "vcop": (samplers.ClipTuple, 3), "sorder": (samplers.FrameTuple, 5),
         "opn": (samplers.FrameTuple, 4), "speednet": (samplers.SpeedClips, 2), "random": (samplers.SingleClip, 1),
-        "supervised": (samplers.SingleClip, 1),
+        "supervised": (samplers.ClipTuple, 3),
     }
     for name, (cls, k) in expected.items():
         method = build_method(name, "tiny", num_classes=3)
@@ -108,3 +108,5 @@ def test_samplers():
         if name == "speednet":
             assert method.rate_labels(torch.as_tensor(drawn.meta).unsqueeze(0)).tolist() == [[0, 1]]
     assert build_method("tcgl", "tiny").sampler().span == 64  # 3 x 16 frames with gaps of 8
+    assert build_method("supervised", "tiny", num_classes=3).sampler().span == 64
+    assert isinstance(build_method("supervised", "tiny", num_classes=3, num_clips=1).sampler(), samplers.SingleClip)
