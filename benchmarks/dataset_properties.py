@@ -32,6 +32,18 @@ def fmt(values):
     return f"{m:.3f}" if np.isnan(h) else f"{m:.3f} ± {h:.3f}"
 
 
+def pretrain_log(runs: Path, records) -> Path | None:
+    """The pretraining log of the run whose final checkpoint the records evaluated (matched by its sha256, so an
+    older run of the same method and seed with other settings in the same folder is never picked up)."""
+    shas = set(records["checkpoint_sha256"])
+    if len(shas) > 1:
+        sys.exit(f"records of one method and seed evaluate {len(shas)} checkpoints: use a fresh --work")
+    for sidecar in runs.glob("*/final.pt.sha256"):
+        if sidecar.read_text().split()[0] in shas and (sidecar.parent / "pretrain_log.csv").exists():
+            return sidecar.parent / "pretrain_log.csv"
+    return None
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--methods", default="supervised,random,speednet,tcgl")
@@ -62,9 +74,9 @@ def main(argv=None):
         d = df[df.method == m]
         accs = []
         for s in seeds:
-            logs = list((work / "runs").glob(f"{m}__*__seed{s}__*/pretrain_log.csv"))
-            if logs:
-                with logs[0].open() as f:
+            log = pretrain_log(work / "runs", d[d.seed == s])
+            if log is not None:
+                with log.open() as f:
                     accs.append(float(list(csv.DictReader(f))[-1]["val_acc"]))
         cells = []
         for proto in ("linear", "retrieval"):
