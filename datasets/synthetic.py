@@ -30,9 +30,9 @@ Classes are MOTIONS (``datasets.motions``): ucf101 uses the first N of the Camel
 built combinatorially from primitive x direction/sense) unless the size names its classes (``SizeSpec.ucf_names``):
 tiny names 8 size-changing classes, Grow, Shrink, GrowMovingUp, ShrinkMovingDown, GrowMovingLeft, ShrinkMovingRight,
 GrowMovingUpLeft, ShrinkMovingDownRight; small the same 8 plus AccelerateRight, DecelerateLeft, AccelerateUp,
-DecelerateDown, so that every class changes monotonically over the video and clip order is learnable; hmdb51 the first N of a disjoint snake_case catalogue (tiny: orbit_cw, orbit_ccw,
-zigzag_right, zigzag_left, hop_right, hop_left; small adds stop_go_up, stop_go_down, spin_speedup_cw,
-spin_slowdown_ccw; bench: all 51). Most classes come in time-reversal pairs, so temporal order matters.
+DecelerateDown, so that every class changes monotonically over the video and clip order is learnable. hmdb51 uses
+the first N of a disjoint snake_case catalogue (tiny: orbit_cw, orbit_ccw, zigzag_right, zigzag_left, hop_right,
+hop_left; small adds stop_go_up, stop_go_down, spin_speedup_cw, spin_slowdown_ccw; bench: all 51). Most classes come in time-reversal pairs, so temporal order matters.
 The full catalogues with descriptions are listed in ``SYNTHETIC.json`` of every dataset and in ``datasets.motions``.
 
 What a single frame does NOT reveal: the scene is a torus (objects leaving an edge re-enter at the opposite one), so
@@ -75,7 +75,9 @@ import numpy as np
 
 from datasets.motions import HMDB_MOTIONS, UCF_MOTIONS, Amplitudes, Motion
 
-VERSION = 3  # 2: monotone Grow/Shrink, SizeSpec.group_look; 3: small's ucf101 classes all change monotonically; bump whenever the same spec renders other videos
+# bump whenever the same spec renders other videos. 2: monotone Grow/Shrink, SizeSpec.group_look;
+# 3: small's ucf101 classes all change monotonically (size or speed)
+VERSION = 3
 LAYOUTS = ("ucf101", "hmdb51")
 MANIFEST = "SYNTHETIC.json"
 UCF_VIDEO_DIR, UCF_SPLIT_DIR, HMDB_SPLIT_DIR = "UCF-101", "ucfTrainTestlist", "testTrainMulti_7030_splits"

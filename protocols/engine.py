@@ -218,7 +218,8 @@ OPTIMIZERS = ("sgd", "adamw")
 def make_optimizer(model: torch.nn.Module, lr: float, momentum: float, weight_decay: float,
                    name: str = "sgd") -> torch.optim.Optimizer:
     """``sgd``: SGD with Nesterov momentum (timm's ``sgd``); ``adamw``: AdamW with betas (0.9, 0.999), ``momentum``
-    unused (timm's ``adamw``). Either way no weight decay on biases and other 1-d parameters (norm layers); foreach."""
+    unused (timm's ``adamw``). Either way no weight decay on biases and other 1-d parameters (norm layers);
+    foreach."""
     no_decay, decay = [], []
     for pname, p in model.named_parameters():
         if p.requires_grad:
