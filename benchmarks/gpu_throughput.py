@@ -191,8 +191,7 @@ def ceiling_train(make_backbone, shapes, cfg, device, fast: bool, args) -> tuple
         net.to(device)
     fmt = torch.channels_last_3d if fast and device.type == "cuda" else torch.contiguous_format
     xs = [torch.randn(s, device=device).contiguous(memory_format=fmt) for s in shapes]
-    o = cfg.method.optim
-    opt = engine.make_optimizer(net, float(o.lr), float(o.momentum), float(o.weight_decay))
+    opt = engine.optimizer_from_config(net, cfg.method.optim)
     amp = engine.autocast(device) if fast else contextlib.nullcontext()
 
     def step():  # forward_features: Backbone.forward would make the fp32 row's input channels_last
@@ -242,8 +241,7 @@ def ours_train(method, cfg, pre, device, args) -> tuple[int, float, float]:
     batch, seed = int(cfg.pretrain.batch_size), int(cfg.seed)
     ds = train_dataset(method, cfg, pre, (warmup + steps + 400) * batch)
     engine.place_model(method, device)
-    o = cfg.method.optim
-    opt = engine.make_optimizer(method, float(o.lr), float(o.momentum), float(o.weight_decay))
+    opt = engine.optimizer_from_config(method, cfg.method.optim)
     method.train()
     watch = watch_for(device)
     loader = iter(engine.make_loader(ds, batch, True, seed, 0, int(cfg.pretrain.num_workers), device))
@@ -281,8 +279,7 @@ def ours_resident(method, cfg, pre, device, args) -> tuple[int, float, float]:
     one = collate_clips([ds[i] for i in range(batch)])
     one = {k: v.pin_memory() if torch.is_tensor(v) and device.type == "cuda" else v for k, v in one.items()}
     engine.place_model(method, device)
-    o = cfg.method.optim
-    opt = engine.make_optimizer(method, float(o.lr), float(o.momentum), float(o.weight_decay))
+    opt = engine.optimizer_from_config(method, cfg.method.optim)
     method.train()
     watch, count = watch_for(device), [0]
 

@@ -24,6 +24,7 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from statistics import mean
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -96,15 +97,14 @@ def main(argv=None) -> dict[str, float]:
     t0 = time.time()
     accs = train(method, ds, a.steps)
     print(f"{a.variant}, {a.method}: {a.steps} steps, clip_len {a.clip_len}, {time.time() - t0:.0f} s; training "
-          f"accuracy first 20 steps {sum(accs[:20]) / 20:.3f}, last 50 {sum(accs[-50:]) / 50:.3f}")
+          f"accuracy first 20 steps {mean(accs[:20]):.3f}, last 50 {mean(accs[-50:]):.3f}")
     method.eval()
     with torch.no_grad():
         if a.method == "supervised":
             test = ClipDataset(index.test, SingleClip(a.clip_len, random=False), ClipTransform(False, (40, 40), 32),
                                seed=0)
             batch = collate_clips([test[i] for i in range(len(test))])
-            clips = method.preprocess(method._clips(batch))
-            pred = method.head(method.encode_items(clips).flatten(0, 1)).argmax(1)
+            pred = method.logits(batch).argmax(1)
             hits = (pred == batch["label"]).float()
             confusions = collections.Counter((index.classes[t], index.classes[q])
                                              for t, q in zip(batch["label"].tolist(), pred.tolist()) if t != q)

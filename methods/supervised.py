@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import torch
 from torch import nn
 
 from methods.backbones import Backbone
@@ -38,11 +39,14 @@ class Supervised(PretextMethod):
             return SingleClip(clip_len=self.clip_len)
         return ClipTuple(num_clips=self.num_clips, clip_len=self.clip_len, gap=self.gap)
 
+    def logits(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """Class scores [B*K, num_classes] of every clip of the batch, sample by sample."""
+        return self.head(self.encode_items(self.preprocess(self._clips(batch))).flatten(0, 1))
+
     def forward(self, batch: Mapping[str, Any]) -> MethodOutput:
-        clips = self._clips(batch)
-        b, k = clips.shape[:2]
-        labels = batch["label"].to(clips.device).repeat_interleave(k)
-        logits = self.head(self.encode_items(self.preprocess(clips)).flatten(0, 1))
+        k = self._clips(batch).shape[1]
+        logits = self.logits(batch)
+        labels = batch["label"].to(logits.device).repeat_interleave(k)
         loss = classification_loss(logits, labels)
         acc = top1_accuracy(logits, labels)
         return MethodOutput(loss=loss, accuracy=acc, logs={"loss_cls": loss.detach(), "acc_top1": acc})

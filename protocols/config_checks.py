@@ -34,6 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 CONF = Path(__file__).resolve().parent / "conf"
 STAGES = ("pretrain", "features", "eval", "all")  # protocols/app.py uses these
 PROTOCOLS = ("linear", "finetune", "retrieval")
+OPTIMIZERS = ("sgd", "adamw")  # method.optim.name; protocols.engine.make_optimizer builds them
 _MISSING = object()
 
 
@@ -226,7 +227,7 @@ def check_values(cfg: DictConfig) -> None:
         _fail("method", method, "must be a method config such as method=vcop")
     _at_least(c, "method.optim.lr method.optim.momentum method.optim.weight_decay", 0)
     if _get(c, "method.optim.name") is not None:
-        _one_of(c, "method.optim.name", ("sgd", "adamw"))  # protocols.engine.OPTIMIZERS (not imported: no torch here)
+        _one_of(c, "method.optim.name", OPTIMIZERS)
     if not isinstance(_get(c, "backbone.name"), str):
         _fail("backbone", c.get("backbone"), "must be a backbone config such as backbone=r3d")
 

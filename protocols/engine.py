@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 
 from datasets.clips import ClipDataset, collate_clips
 from protocols import distributed
+from protocols.config_checks import OPTIMIZERS
 
 
 def pick_device(name: str) -> torch.device:
@@ -212,9 +213,6 @@ def stand_in(dataset: ClipDataset, indices: list[int]) -> dict:
 # both against timm, group by group and epoch by epoch.
 
 
-OPTIMIZERS = ("sgd", "adamw")
-
-
 def make_optimizer(model: torch.nn.Module, lr: float, momentum: float, weight_decay: float,
                    name: str = "sgd") -> torch.optim.Optimizer:
     """``sgd``: SGD with Nesterov momentum (timm's ``sgd``); ``adamw``: AdamW with betas (0.9, 0.999), ``momentum``
@@ -230,6 +228,12 @@ def make_optimizer(model: torch.nn.Module, lr: float, momentum: float, weight_de
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, foreach=True)
     raise ValueError(f"unknown optimizer {name!r}: valid are {', '.join(OPTIMIZERS)}")
+
+
+def optimizer_from_config(model: torch.nn.Module, optim) -> torch.optim.Optimizer:
+    """:func:`make_optimizer` from a method config's ``optim`` node (``name`` may be absent: SGD)."""
+    return make_optimizer(model, float(optim.lr), float(optim.momentum), float(optim.weight_decay),
+                          str(optim.get("name", "sgd")))
 
 
 class CosineSchedule:

@@ -148,8 +148,7 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
     if p.sync_bn and dist.world_size() > 1:  # a copy: the caller's method keeps plain BatchNorm layers
         method = dist.convert_sync_batchnorm(copy.deepcopy(method), device)
 
-    optimizer = engine.make_optimizer(method, float(opt_cfg.lr), float(opt_cfg.momentum), float(opt_cfg.weight_decay),
-                                     str(opt_cfg.get("name", "sgd")))
+    optimizer = engine.optimizer_from_config(method, opt_cfg)
     scheduler = engine.make_scheduler(optimizer, epochs, int(p.warmup_epochs), float(opt_cfg.lr))
     start = 0
     resume = dist.broadcast(latest_good_checkpoint(ckpt_dir) if dist.is_main() else None)
