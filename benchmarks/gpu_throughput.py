@@ -225,9 +225,8 @@ def loop_steps(args, timed_factor: int) -> tuple[int, int]:
 
 
 def train_dataset(method, cfg, pre, n_samples: int):
-    sampler, shared = method.sampler(), bool(getattr(method, "shared_augmentation", False))
-    return data.clip_dataset(cfg, repeated(pre.train, n_samples), sampler, True, int(cfg.seed),
-                             cfg.pretrain.on_corrupt, shared)
+    return data.clip_dataset(cfg, repeated(pre.train, n_samples), method.sampler(), True, int(cfg.seed),
+                             cfg.pretrain.on_corrupt, method.augmentation())
 
 
 def ours_train(method, cfg, pre, device, args) -> tuple[int, float, float]:

@@ -93,7 +93,7 @@ def main(argv=None) -> dict[str, float]:
     transform = ClipTransform(True, resize=(40, 40), crop=32, jitter=None, flip=False)
     entries = index.train if a.method == "supervised" else index.train + index.test
     ds = ClipDataset(entries, method.sampler(), transform, seed=0,
-                     shared_params=getattr(method, "shared_augmentation", False))
+                     shared_params=method.augmentation().shared)
     t0 = time.time()
     accs = train(method, ds, a.steps)
     print(f"{a.variant}, {a.method}: {a.steps} steps, clip_len {a.clip_len}, {time.time() - t0:.0f} s; training "

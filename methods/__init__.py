@@ -4,10 +4,11 @@
 builds an encoder. See ``methods/tcgl/README.md`` for TCGL's faithful-vs-fixed switches.
 """
 from methods.backbones import Backbone, available_backbones, build_backbone
-from methods.base import MethodOutput, PretextMethod
+from methods.base import Augmentation, MethodOutput, PretextMethod
 from methods.registry import available_methods, build_method, get_method_class, register
 
 __all__ = [
+    "Augmentation",
     "Backbone",
     "MethodOutput",
     "PretextMethod",

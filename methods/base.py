@@ -10,6 +10,22 @@ from torch import nn
 from methods.backbones import Backbone
 
 
+@dataclass(frozen=True)
+class Augmentation:
+    """The pretraining augmentation a method asks for (the fine-tune protocol augments every method alike).
+
+    ``colour``: colour jitter (``input.jitter`` with probability ``input.jitter_p``) on the method's pretraining clips.
+    ``mirror``: horizontal flips where ``input.flip`` allows them (``auto``: only datasets a mirror keeps labelled).
+    ``shared``: one draw of the random parameters (crop box, flip, colour factors) for all K clips of a sample, so that
+    the clips differ only in what the pretext task asks about (SpeedNet's normal and sped-up versions of one clip);
+    otherwise every clip draws its own, as VCOP/TCGL's released datasets crop every clip of a tuple independently.
+    """
+
+    colour: bool = True
+    mirror: bool = True
+    shared: bool = False
+
+
 @dataclass
 class MethodOutput:
     """What ``PretextMethod.forward`` returns.
@@ -27,7 +43,8 @@ class PretextMethod(nn.Module):
     """A method owns an encoder (``self.encoder``, the backbone every protocol evaluates) and its pretext heads.
 
     Subclasses set ``pretrains`` (False when there is nothing to train, e.g. ``random``), implement
-    :meth:`sampler` (the clip sampler their batches come from) and :meth:`forward` (loss from a collated batch
+    :meth:`sampler` (the clip sampler their batches come from), override :meth:`augmentation` where they need other
+    than per-clip colour jitter and mirroring, and implement :meth:`forward` (loss from a collated batch
     ``{'clips': [B, K, C, T, H, W], 'meta': [B, K], 'label': [B], 'index': [B]}``). ``forward`` applies the method's
     own input transform itself; protocols apply :meth:`preprocess` before the encoder at evaluation time
     (:meth:`encode` does both).
@@ -47,6 +64,10 @@ class PretextMethod(nn.Module):
     def sampler(self) -> Any:
         """A ``datasets.samplers`` instance giving the clips this method needs."""
         raise NotImplementedError
+
+    def augmentation(self) -> Augmentation:
+        """The pretraining augmentation this method needs: by default colour jitter and mirroring, drawn per clip."""
+        return Augmentation()
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """Input transform also applied at evaluation; ``x`` is ``[..., C, T, H, W]``. Identity by default."""

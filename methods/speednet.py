@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from methods.backbones import Backbone
-from methods.base import MethodOutput, PretextMethod
+from methods.base import Augmentation, MethodOutput, PretextMethod
 from methods.losses import classification_loss, top1_accuracy
 from methods.registry import register
 
@@ -22,6 +22,9 @@ class SpeedNet(PretextMethod):
     Encoder -> global average pool -> Linear(D, R) -> cross-entropy over the R rates (for R=2 this is the binary
     logistic loss on the logit difference). ``multi_rate=True`` selects the PRP/Pace-style 4-way task over
     rates (1, 2, 4, 8). Label = index of the clip's rate in ``rates``.
+
+    ``shared_augmentation=True`` (default, our choice: no official code) gives the versions of a clip one crop, flip
+    and colour draw, so that within a sample they differ only in speed; ``False`` draws one per version.
     """
 
     def __init__(
@@ -32,6 +35,7 @@ class SpeedNet(PretextMethod):
         clip_len: int = 16,
         multi_rate: bool = False,
         rates: Sequence[int] | None = None,
+        shared_augmentation: bool = True,
     ):
         super().__init__(backbone)
         if rates is None:
@@ -40,6 +44,7 @@ class SpeedNet(PretextMethod):
         if len(rates) < 2 or len(set(rates)) != len(rates):
             raise ValueError(f"need at least 2 distinct rates, got {rates}")
         self.clip_len, self.rates = int(clip_len), rates
+        self.shared_augmentation = bool(shared_augmentation)
         self.register_buffer("rate_values", torch.tensor(rates, dtype=torch.float32), persistent=False)
         self.head = nn.Linear(backbone.feat_dim, len(rates))
 
@@ -47,6 +52,9 @@ class SpeedNet(PretextMethod):
         from datasets.samplers import SpeedClips
 
         return SpeedClips(clip_len=self.clip_len, rates=self.rates)
+
+    def augmentation(self) -> Augmentation:
+        return Augmentation(shared=self.shared_augmentation)
 
     def rate_labels(self, meta: torch.Tensor) -> torch.Tensor:
         """``meta [B, K]`` (playback rate of every clip) -> label ``[B, K]`` (index into ``rates``)."""

@@ -5,7 +5,7 @@ import math
 from typing import Any, Mapping
 
 from methods.backbones import Backbone
-from methods.base import MethodOutput, PretextMethod
+from methods.base import Augmentation, MethodOutput, PretextMethod
 from methods.heads import PairwiseOrderHead
 from methods.losses import classification_loss, top1_accuracy
 from methods.ordering import gather_items, random_permutations
@@ -17,6 +17,10 @@ class VCOP(PretextMethod):
     """Clips come in temporal order (``ClipTuple``); each sample gets a random permutation drawn on the batch's
     device, whose lexicographic rank is the label. Head: :class:`PairwiseOrderHead` (fc 2D->512 per pair, ReLU,
     concat, Dropout 0.5, Linear -> K!).
+
+    Pretraining augmentation as released (``train_vcop.py``): each clip of a tuple gets its own random crop, with no
+    colour jitter (a ColorJitter is built but never handed to the dataset) and no mirroring; ``colour_jitter=True``
+    and ``mirror=True`` switch on ``input.jitter`` and ``input.flip``.
     """
 
     def __init__(
@@ -29,11 +33,14 @@ class VCOP(PretextMethod):
         gap: int = 8,
         hidden: int = 512,
         dropout: float = 0.5,
+        colour_jitter: bool = False,
+        mirror: bool = False,
     ):
         super().__init__(backbone)
         if not 2 <= num_clips <= 4:
             raise ValueError(f"VCOP uses 2-4 clips, got {num_clips}")
         self.num_clips, self.clip_len, self.gap = int(num_clips), int(clip_len), int(gap)
+        self.colour_jitter, self.mirror = bool(colour_jitter), bool(mirror)
         num_orders = math.factorial(self.num_clips)
         self.head = PairwiseOrderHead(self.num_clips, backbone.feat_dim, num_orders, hidden, dropout)
 
@@ -41,6 +48,9 @@ class VCOP(PretextMethod):
         from datasets.samplers import ClipTuple
 
         return ClipTuple(num_clips=self.num_clips, clip_len=self.clip_len, gap=self.gap)
+
+    def augmentation(self) -> Augmentation:
+        return Augmentation(colour=self.colour_jitter, mirror=self.mirror)
 
     def forward(self, batch: Mapping[str, Any]) -> MethodOutput:
         clips = self._clips(batch, self.num_clips)

@@ -138,10 +138,9 @@ def _run(cfg: DictConfig, device: torch.device) -> list[Path]:
         if dist.is_main():
             work_dir.mkdir(parents=True, exist_ok=True)
             OmegaConf.save(cfg, work_dir / "config.yaml", resolve=True)
-        sampler = method.sampler()
-        shared = bool(getattr(method, "shared_augmentation", False))
-        train_ds = data.clip_dataset(cfg, pre.train, sampler, True, seed, cfg.pretrain.on_corrupt, shared)
-        val_ds = data.clip_dataset(cfg, pre.val, sampler, True, seed + 1, cfg.pretrain.on_corrupt, shared)
+        sampler, augment = method.sampler(), method.augmentation()
+        train_ds = data.clip_dataset(cfg, pre.train, sampler, True, seed, cfg.pretrain.on_corrupt, augment)
+        val_ds = data.clip_dataset(cfg, pre.val, sampler, True, seed + 1, cfg.pretrain.on_corrupt, augment)
         meta = {"method": cfg.method.name, "backbone": cfg.backbone.name, "num_classes": pre.index.num_classes,
                 "identity_hash": identity_hash, "git_sha": git["sha"]}
         ckpt = pretrain(method, train_ds, val_ds, cfg, meta, work_dir, device)

@@ -13,6 +13,7 @@ from datasets.fingerprint import dataset_fingerprint
 from datasets.frame_cache import FrameCache
 from datasets.splits import SplitIndex, VideoEntry, load_split, train_val_split
 from datasets.transforms import ClipTransform
+from methods.base import Augmentation
 from protocols.engine import pick_device
 
 log = logging.getLogger(__name__)
@@ -105,19 +106,24 @@ def colour_on_device(cfg) -> bool:
     return where == "device"
 
 
-def transform(cfg, train: bool) -> ClipTransform:
-    i = cfg.input
-    return ClipTransform(train, resize=tuple(i.resize), crop=int(i.crop), flip=use_flip(cfg),
-                         jitter=tuple(i.jitter) if i.jitter else None, jitter_p=float(i.jitter_p),
+def transform(cfg, train: bool, augment: Augmentation | None = None) -> ClipTransform:
+    """The run's clip transform. ``augment``: what a pretraining method asks for (``method.augmentation()``);
+    None = colour jitter and mirroring as ``input`` sets them (the protocols)."""
+    i, augment = cfg.input, augment or Augmentation()
+    jitter = tuple(i.jitter) if i.jitter and augment.colour else None
+    return ClipTransform(train, resize=tuple(i.resize), crop=int(i.crop), flip=use_flip(cfg) and augment.mirror,
+                         jitter=jitter, jitter_p=float(i.jitter_p),
                          mean=tuple(i.mean) if i.mean else None, std=tuple(i.std) if i.std else None,
                          defer_colour=colour_on_device(cfg))
 
 
 def clip_dataset(cfg, entries, sampler, train: bool, seed: int, on_corrupt: str = "error",
-                 shared_params: bool = False) -> ClipDataset:
+                 augment: Augmentation | None = None) -> ClipDataset:
     """A ClipDataset with the run's transform; its frames come from the decoded-frame cache when
-    ``paths.frame_cache`` names one (same clips, see datasets/frame_cache.py)."""
+    ``paths.frame_cache`` names one (same clips, see datasets/frame_cache.py). ``augment``: see :func:`transform`;
+    ``augment.shared`` draws one set of random parameters for all clips of a sample."""
+    augment = augment or Augmentation()
     cache = cfg.paths.get("frame_cache")
     decoder = FrameCache(cache, tuple(cfg.input.resize)) if cache else None
-    return ClipDataset(entries, sampler, transform(cfg, train), seed=seed, on_corrupt=on_corrupt,
-                       shared_params=shared_params, decoder=decoder)
+    return ClipDataset(entries, sampler, transform(cfg, train, augment), seed=seed, on_corrupt=on_corrupt,
+                       shared_params=augment.shared, decoder=decoder)

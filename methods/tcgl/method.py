@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from methods.backbones import Backbone
-from methods.base import MethodOutput, PretextMethod
+from methods.base import Augmentation, MethodOutput, PretextMethod
 from methods.losses import classification_loss, grace_loss, top1_accuracy, weighted_sum
 from methods.ordering import gather_items, random_permutations
 from methods.registry import register
@@ -68,6 +68,8 @@ class TCGL(PretextMethod):
         w_intra: float = 1.0,
         w_inter: float = 1.0,
         w_order: float = 1.0,
+        colour_jitter: bool = False,
+        mirror: bool = False,
     ):
         super().__init__(backbone)
         if asop_graph not in ASOP_GRAPHS:
@@ -86,6 +88,7 @@ class TCGL(PretextMethod):
         self.augment_in_eval = bool(augment_in_eval)
         self.intra_edge_mask_shared = bool(intra_edge_mask_shared)
         self.tau, self.negatives, self.asop_graph = float(tau), negatives, asop_graph
+        self.colour_jitter, self.mirror = bool(colour_jitter), bool(mirror)
         self.weights = {"intra": float(w_intra), "inter": float(w_inter), "order": float(w_order)}
         n_intra = self.num_clips if intra_gcn_per_position else 1
         self.intra_gcns = nn.ModuleList(DenseGCNConv(d, d) for _ in range(n_intra))
@@ -99,6 +102,11 @@ class TCGL(PretextMethod):
         from datasets.samplers import ClipTuple
 
         return ClipTuple(num_clips=self.num_clips, clip_len=self.clip_len, gap=self.gap)
+
+    def augmentation(self) -> Augmentation:
+        """As released: a random crop per snippet, no colour jitter (a ColorJitter is built but never applied), no
+        mirroring; ``colour_jitter`` / ``mirror`` switch on ``input.jitter`` / ``input.flip``."""
+        return Augmentation(colour=self.colour_jitter, mirror=self.mirror)
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """STKD over the T axis of ``[..., C, T, H, W]`` (also applied by protocols at evaluation)."""

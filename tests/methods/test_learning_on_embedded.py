@@ -37,7 +37,7 @@ def test_pretext_accuracy_rises_above_chance_on_embedded_data(tiny_data, name, p
     method = build_method(name, "tiny", num_classes=index.num_classes, **params)
     transform = ClipTransform(True, resize=(32, 32), crop=28, jitter=None)
     ds = ClipDataset(index.train + index.test, method.sampler(), transform, seed=0,
-                     shared_params=getattr(method, "shared_augmentation", False))
+                     shared_params=method.augmentation().shared)
     opt = torch.optim.Adam(method.parameters(), lr=2e-3)
     accs, epoch = [], 0
     method.train()
