@@ -41,13 +41,18 @@ def test_each_method_declares_its_pretraining_augmentation_and_the_transform_fol
     assert any(p.jitter for p in protocol) and any(p.flip for p in protocol)
 
 
-@pytest.mark.parametrize("name", ["vcop", "tcgl"])
-def test_released_augmentation_is_a_flag_away_from_the_suite_default(name):
-    cfg = compose_cfg(f"method={name}", *REAL, "method.params.colour_jitter=true", "method.params.mirror=true")
+@pytest.mark.parametrize("name,flags,expected", [
+    ("vcop", ("colour_jitter=true", "mirror=true"), Augmentation(colour=True, mirror=True)),
+    ("tcgl", ("colour_jitter=true", "mirror=true"), Augmentation(colour=True, mirror=True)),
+    ("speednet", ("shared_augmentation=false",), Augmentation()),
+    ("supervised", ("colour_jitter=false",), Augmentation(colour=False)),
+])
+def test_each_declared_augmentation_is_a_flag_away_from_the_other(name, flags, expected):
+    cfg = compose_cfg(f"method={name}", *REAL, *(f"method.params.{f}" for f in flags))
     augment = method_from_config(cfg, num_classes=5).augmentation()
-    assert augment == Augmentation(colour=True, mirror=True, shared=False)
+    assert augment == expected
     params = draws(data.transform(cfg, True, augment))
-    assert any(p.jitter for p in params) and any(p.flip for p in params)
+    assert any(p.jitter for p in params) is expected.colour and any(p.flip for p in params) is expected.mirror
 
 
 def first_frames_equal(ds, n=12) -> list[bool]:
