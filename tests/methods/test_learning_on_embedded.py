@@ -1,6 +1,7 @@
 """Each pretext task learns on the tiny embedded dataset (real decoded videos, the real data pipeline): its training
-accuracy over the last steps rises well above chance within a fixed number of steps (a step-count test, not a timed
-one)."""
+accuracy over 20 consecutive steps rises well above chance within a fixed number of steps (a step-count test, not a
+timed one). Training stops at the first 20-step window that reaches the required accuracy: with batches of 16 such a
+window holds >= 320 predictions, so reaching e.g. 0.30 where chance is 1/6 by luck is a > 6-sigma event."""
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -10,7 +11,7 @@ from datasets.splits import load_split
 from datasets.transforms import ClipTransform
 from methods.registry import build_method
 
-# method, params, steps, chance, required mean accuracy over the last 20 steps.
+# method, params, step budget, chance, required mean accuracy over 20 consecutive steps.
 # The order tasks learn on `tiny` because its ucf101 classes change size monotonically (Grow / Shrink, alone or
 # while moving) on a dark background, so every clip's pooled features carry its place in time; with stationary
 # classes (constant-velocity translation on the torus, rotation, Grow with a snap-back) or a random-luma background
@@ -39,9 +40,9 @@ def test_pretext_accuracy_rises_above_chance_on_embedded_data(tiny_data, name, p
     ds = ClipDataset(index.train + index.test, method.sampler(), transform, seed=0,
                      shared_params=method.augmentation().shared)
     opt = torch.optim.Adam(method.parameters(), lr=2e-3)
-    accs, epoch = [], 0
+    accs, epoch, best = [], 0, 0.0
     method.train()
-    while len(accs) < steps:
+    while len(accs) < steps and best < required:
         ds.set_epoch(epoch)
         # drop_last: the ~50 tiny videos would give a 2-sample batch every 4th step (noisy BatchNorm and gradient);
         # without it the order tasks learned more slowly (sorder 0.84 instead of 0.92 after 200 steps, BENCHMARKS.md)
@@ -53,9 +54,11 @@ def test_pretext_accuracy_rises_above_chance_on_embedded_data(tiny_data, name, p
             out.loss.backward()
             opt.step()
             accs.append(float(out.accuracy))
-            if len(accs) == steps:
+            if len(accs) >= 20:
+                best = max(best, sum(accs[-20:]) / 20)
+            if len(accs) == steps or best >= required:
                 break
         epoch += 1
-    final = sum(accs[-20:]) / 20
-    print(f"{name}: first 20 steps {sum(accs[:20]) / 20:.3f}, last 20 steps {final:.3f} (chance {chance:.3f})")
-    assert final >= required > chance + 0.1
+    print(f"{name}: first 20 steps {sum(accs[:20]) / 20:.3f}, best 20-step window {best:.3f} by step {len(accs)} "
+          f"of {steps} (chance {chance:.3f})")
+    assert best >= required > chance + 0.1
