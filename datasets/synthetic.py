@@ -32,7 +32,8 @@ tiny names 8 size-changing classes, Grow, Shrink, GrowMovingUp, ShrinkMovingDown
 GrowMovingUpLeft, ShrinkMovingDownRight; small the same 8 plus AccelerateRight, DecelerateLeft, AccelerateUp,
 DecelerateDown, so that every class changes monotonically over the video and clip order is learnable. hmdb51 uses
 the first N of a disjoint snake_case catalogue (tiny: orbit_cw, orbit_ccw, zigzag_right, zigzag_left, hop_right,
-hop_left; small adds stop_go_up, stop_go_down, spin_speedup_cw, spin_slowdown_ccw; bench: all 51). Most classes come in time-reversal pairs, so temporal order matters.
+hop_left; small adds stop_go_up, stop_go_down, spin_speedup_cw, spin_slowdown_ccw; bench: all 51). Most classes
+come in time-reversal pairs, so temporal order matters.
 The full catalogues with descriptions are listed in ``SYNTHETIC.json`` of every dataset and in ``datasets.motions``.
 
 What a single frame does NOT reveal: the scene is a torus (objects leaving an edge re-enter at the opposite one), so
