@@ -12,6 +12,10 @@ HMDB51 (``hmdb51_org.rar`` + ``test_train_splits.rar``)::
     ROOT/<class>/<name>.avi
     ROOT/testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt   "<name>.avi 1 "  (1 train, 2 test, 0 unused)
 
+Groups (what :func:`train_val_split` keeps together): UCF101 ``<Class>/gNN``; HMDB51 the source video a clip was
+cut from, ``<class>/<name without its extension and the trailing _<digits> clip index>``
+(``brush_hair/April_09_brush_hair_u_nm_np1_ba_goo`` for ``April_09_brush_hair_u_nm_np1_ba_goo_{0,1,2}.avi``).
+
 Labels are 0-based everywhere in this suite (UCF101 classInd minus one; HMDB51 the sorted class names).
 Windows line endings, a UTF-8 BOM, trailing blanks and empty lines are tolerated; anything else malformed is an
 error naming the file and the line: :class:`~datasets.errors.SplitFileError` (bad syntax, a number that is not plain
@@ -25,7 +29,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -38,6 +42,7 @@ UCF_VIDEO_DIR, UCF_SPLIT_DIR = "UCF-101", "ucfTrainTestlist"
 HMDB_SPLIT_DIR = "testTrainMulti_7030_splits"
 _UCF_GROUP = re.compile(r"_g(\d+)_c(\d+)", re.IGNORECASE)
 _HMDB_SPLIT_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<split>[1-3])\.txt$")
+_HMDB_CLIP_INDEX = re.compile(r"(?<=.)_[0-9]+$")  # "..._goo_2" -> "..._goo"; never the whole stem ("_0" stays)
 _NUMBER = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() also accepts '²', which int() refuses
 
 
@@ -46,7 +51,9 @@ class VideoEntry:
     path: Path  # absolute path of the video file
     relpath: str  # path relative to the video folder, as written in the split file
     label: int  # 0-based class index
-    group: str | None  # UCF101 "<Class>/gNN"; None where the dataset has no groups
+    # what must not straddle train and validation: UCF101 "<Class>/gNN"; HMDB51 "<class>/<source video>" (the name
+    # without extension and trailing "_<digits>" clip index, see _hmdb_group); None: the video is its own group
+    group: str | None
     source: str = ""  # "<split file>:<line>", for error messages
 
 
@@ -186,6 +193,16 @@ def _load_ucf101(video_dir: Path, split_dir: Path, split: int):
     return classes, parse(train_file, True), parse(test_file, False), [class_file, train_file, test_file]
 
 
+def _hmdb_group(cls: str, name: str) -> str:
+    """The source video an HMDB51 clip was cut from: ``"<class>/<name>"`` without the extension and the trailing
+    ``_<digits>`` clip index. HMDB51 cuts several clips from one movie or web video and numbers them ``_0``, ``_1``,
+    ...; ``April_09_brush_hair_u_nm_np1_ba_goo_12.avi`` -> ``brush_hair/April_09_brush_hair_u_nm_np1_ba_goo``.
+    A name without a trailing index is its own group (its whole stem)."""
+    suffix = PurePosixPath(name).suffix
+    stem = name[: -len(suffix)] if suffix else name
+    return f"{cls}/{_HMDB_CLIP_INDEX.sub('', stem)}"
+
+
 def _load_hmdb51(video_dir: Path, split_dir: Path, split: int):
     fix = (
         f"An HMDB51 root holds <class>/<name>.avi and {HMDB_SPLIT_DIR}/<class>_test_split{{1,2,3}}.txt; "
@@ -213,8 +230,8 @@ def _load_hmdb51(video_dir: Path, split_dir: Path, split: int):
             if parts[1] == "0":
                 continue
             relpath = f"{cls}/{parts[0]}"
-            entry = VideoEntry(_safe_video_path(video_dir, relpath, path, lineno), relpath, label, None,
-                               f"{path}:{lineno}")
+            entry = VideoEntry(_safe_video_path(video_dir, relpath, path, lineno), relpath, label,
+                               _hmdb_group(cls, parts[0]), f"{path}:{lineno}")
             (train if parts[1] == "1" else test).append(entry)
         if n == 0:
             raise SplitFileError(path, None, "the split file is empty")
@@ -260,9 +277,10 @@ def train_val_split(
 ) -> tuple[list[VideoEntry], list[VideoEntry]]:
     """Carve a validation split out of a train list, deterministically from ``seed``.
 
-    Group-aware and stratified: within each class, whole groups (UCF101 ``gNN``; one video per group where the dataset
-    has none) go to validation until about ``val_fraction`` of the class is held out. A class with a single group stays
-    in train. The test split is never touched: model selection uses this split only.
+    Group-aware and stratified: within each class, whole groups (``VideoEntry.group``: UCF101 ``gNN``, HMDB51 the
+    source video the clips were cut from; one video per group where ``group`` is None) go to validation until about
+    ``val_fraction`` of the class is held out, so the clips of one group never straddle train and validation. A class
+    with a single group stays in train. The test split is never touched: model selection uses this split only.
     """
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
