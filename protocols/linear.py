@@ -24,9 +24,10 @@ def video_probs(clf: torch.nn.Linear, feats: torch.Tensor) -> torch.Tensor:
 def linear_probe(train: tuple, val: tuple, test: tuple, num_classes: int, cfg, seed: int,
                  device: torch.device | str = "cpu") -> dict[str, float]:
     """``train``/``val``/``test`` are (features [N, n_clips, D], labels [N]). Returns the test metrics."""
-    (xtr, ytr), (xva, yva), (xte, yte) = ((x.to(device), y.to(device)) for x, y in (train, val, test))
+    # The test split is not touched (not even moved or standardised) until the selection is over.
+    (xtr, ytr), (xva, yva) = ((x.to(device), y.to(device)) for x, y in (train, val))
     mean, std = xtr.flatten(0, 1).mean(0), xtr.flatten(0, 1).std(0) + 1e-6
-    xtr, xva, xte = ((x - mean) / std for x in (xtr, xva, xte))
+    xtr, xva = ((x - mean) / std for x in (xtr, xva))
     n_clips = xtr.shape[1]
     clip_x, clip_y = xtr.flatten(0, 1), ytr.repeat_interleave(n_clips)
     best = (-1.0, None, None)  # (val acc, weight decay, state)
@@ -54,6 +55,8 @@ def linear_probe(train: tuple, val: tuple, test: tuple, num_classes: int, cfg, s
                     best = (acc, (float(wd), epoch + 1), {k: v.clone() for k, v in clf.state_dict().items()})
     clf = torch.nn.Linear(xtr.shape[-1], num_classes).to(device)
     clf.load_state_dict(best[2])
+    xte, yte = test[0].to(device), test[1].to(device)
+    xte = (xte - mean) / std
     with torch.no_grad():
         clip_logits = clf(xte.flatten(0, 1))
         vid = video_probs(clf, xte)
