@@ -73,6 +73,17 @@ class PretextMethod(nn.Module):
         """Input transform also applied at evaluation; ``x`` is ``[..., C, T, H, W]``. Identity by default."""
         return x
 
+    def eval_transform(self) -> dict:
+        """What :meth:`preprocess` does at evaluation, as plain values (``{}``: nothing, the identity). Two methods
+        with the same description evaluate an encoder identically; a method whose description is not empty has its
+        own untrained control (``control=untrained``), the others share ``random``'s."""
+        return {}
+
+    def pretext_chance(self) -> float | None:
+        """Pretext accuracy of a guess that ignores the input (1 / the number of balanced classes); None when the
+        method has no pretext task."""
+        return None
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Evaluation-time features of clips ``[B, C, T, H, W]``: ``encoder(preprocess(x))``."""
         return self.encoder(self.encoder.fit_time(self.preprocess(x)))

@@ -63,6 +63,9 @@ class ShuffleVerification(PretextMethod):
 
         return FrameTuple(num=5, clip_len=self.clip_len, spacing=self.spacing)
 
+    def pretext_chance(self) -> float:
+        return max(self.pos_fraction, 1.0 - self.pos_fraction)  # always answering the more frequent class
+
     def make_tuples(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Indices into the 5 sampled items ``[B, 3]`` and binary labels ``[B]`` (1 = in order)."""
         positive = torch.rand(batch_size, device=device) < self.pos_fraction
@@ -115,6 +118,9 @@ class OrderPrediction(PretextMethod):
         from datasets.samplers import FrameTuple
 
         return FrameTuple(num=self.num_frames, clip_len=self.clip_len, spacing=self.spacing)
+
+    def pretext_chance(self) -> float:
+        return 1.0 / self.class_table.shape[0]
 
     def forward(self, batch: Mapping[str, Any]) -> MethodOutput:
         clips = self._clips(batch, self.num_frames)

@@ -56,6 +56,9 @@ class SpeedNet(PretextMethod):
     def augmentation(self) -> Augmentation:
         return Augmentation(shared=self.shared_augmentation)
 
+    def pretext_chance(self) -> float:
+        return 1.0 / len(self.rates)  # every clip comes at every rate: the classes are balanced
+
     def rate_labels(self, meta: torch.Tensor) -> torch.Tensor:
         """``meta [B, K]`` (playback rate of every clip) -> label ``[B, K]`` (index into ``rates``)."""
         match = torch.isclose(meta.float().unsqueeze(-1), self.rate_values)  # [B, K, R]

@@ -43,6 +43,9 @@ class Supervised(PretextMethod):
     def augmentation(self) -> Augmentation:
         return Augmentation(colour=self.colour_jitter)
 
+    def pretext_chance(self) -> float:
+        return 1.0 / self.num_classes
+
     def logits(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """Class scores [B*K, num_classes] of every clip of the batch, sample by sample."""
         return self.head(self.encode_items(self.preprocess(self._clips(batch))).flatten(0, 1))

@@ -52,6 +52,9 @@ class VCOP(PretextMethod):
     def augmentation(self) -> Augmentation:
         return Augmentation(colour=self.colour_jitter, mirror=self.mirror)
 
+    def pretext_chance(self) -> float:
+        return 1.0 / math.factorial(self.num_clips)
+
     def forward(self, batch: Mapping[str, Any]) -> MethodOutput:
         clips = self._clips(batch, self.num_clips)
         perms, labels = random_permutations(clips.shape[0], self.num_clips, clips.device)

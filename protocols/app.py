@@ -1,11 +1,19 @@
 """What ``protocols/run.py`` does: pretrain one method, then evaluate its encoder with every protocol on every
 evaluation dataset, writing one result record per (protocol, dataset).
 
+What is evaluated (a record's ``weights``): the encoder this config pretrains (``pretrained``), the same encoder
+untrained, from the same seed, through the same evaluation pipeline (``untrained``: ``control=untrained``, or a
+method that does not pretrain, such as ``random``), or a checkpoint given with ``pretrained=PATH``
+(``checkpoint``). A checkpoint of another method is evaluated through this method's pipeline: its encoder weights
+only (``method=tcgl pretrained=<supervised final.pt>`` evaluates supervised weights with TCGL's STKD).
+
 A job with several processes (several submitit tasks, or torchrun; see protocols/distributed.py) runs this on every
 rank: pretraining, feature extraction and fine-tuning are shared between the ranks, the linear probe and retrieval
 run on rank 0 on the gathered features, and rank 0 alone writes the run folder and the records."""
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import time
 from pathlib import Path
@@ -13,7 +21,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from methods.registry import build_method
+from methods.registry import build_method, get_method_class
 from protocols import data, engine
 from protocols import distributed as dist
 from protocols.config_checks import PROTOCOLS, STAGES, check_values
@@ -22,13 +30,16 @@ from protocols.features import cached_features, uniform_sampler
 from protocols.finetune import finetune
 from protocols.linear import linear_probe
 from protocols.preemption import ignore_requeue_signal
-from protocols.pretrain import FORMAT, pretrain
+from protocols.pretrain import FORMAT as PRETRAIN_FORMAT, pretrain, pretraining_curve
 from protocols.retrieval import topk_retrieval
-from results.provenance import config_hash, device_info, git_info, package_versions, utc_now
-from results.records import read_record, record_filename, write_record
+from results.atomic import atomic_write
+from results.provenance import PRETRAIN_CODE, code_hash, config_hash, device_info, git_info, package_versions, utc_now
+from results.records import FORMAT, RecordError, read_record, record_filename, write_record
 
 log = logging.getLogger("vssl")
 _RUNTIME_KEYS = ("paths", "device", "stage", "protocols", "pretrained")  # do not change what a result means
+_LOCATION_KEYS = ("root", "video_dir", "split_dir", "ucf101_root", "hmdb51_root")  # where data is: the fingerprint
+                                                                                  # says what it is
 
 
 def _plain(node) -> dict:
@@ -41,18 +52,33 @@ def method_from_config(cfg: DictConfig, num_classes: int):
                         num_classes=num_classes, **_plain(cfg.method.params))
 
 
+def weights_of(cfg: DictConfig) -> str:
+    """The record's ``weights``: ``checkpoint`` (``pretrained=PATH``), ``untrained`` (``control=untrained``, or a
+    method with nothing to pretrain) or ``pretrained``."""
+    if cfg.pretrained:
+        return "checkpoint"
+    if cfg.control == "untrained" or not get_method_class(cfg.method.name).pretrains:
+        return "untrained"
+    return "pretrained"
+
+
 def pretrain_identity(cfg: DictConfig, fingerprint: str) -> dict:
-    """Everything that determines the pretrained weights (and nothing that does not, such as worker counts)."""
+    """Everything that determines the pretrained weights (and nothing that does not, such as worker counts): the
+    config, the data, whether the encoder is trained at all, and the content of the code that trains it."""
     p = _plain(cfg.pretrain)
     p.pop("num_workers", None)
     if not p.get("sync_bn"):
         p.pop("sync_bn", None)  # the default: identities (and run folders) from before the key existed stay valid
     return {"method": _plain(cfg.method), "backbone": _plain(cfg.backbone), "input": _plain(cfg.input),
             "pretrain": p, "data": cfg.dataset.sets[cfg.dataset.pretrain_on].label, "fingerprint": fingerprint,
-            "split": int(cfg.split), "seed": int(cfg.seed)}
+            "split": int(cfg.split), "seed": int(cfg.seed), "weights": weights_of(cfg),
+            "code": code_hash(PRETRAIN_CODE)}
 
 
-def eval_config_hash(cfg: DictConfig) -> str:
+def eval_config(cfg: DictConfig) -> dict:
+    """The configuration values that can change a result: ``cfg`` without where things are (``paths``, dataset
+    roots: a record's dataset fingerprint identifies its data), how they run (device, worker counts, the stage, which
+    protocols and datasets are evaluated) and the checkpoint path."""
     c = _plain(cfg)
     for k in _RUNTIME_KEYS:
         c.pop(k, None)
@@ -61,7 +87,37 @@ def eval_config_hash(cfg: DictConfig) -> str:
     if not c.get("pretrain", {}).get("sync_bn"):
         c.get("pretrain", {}).pop("sync_bn", None)  # the default: record hashes from before the key stay valid
     c.get("eval", {}).pop("features_from_cache_only", None)  # where features come from, not what they are
-    return config_hash(c)
+    dataset = c.get("dataset", {})
+    dataset.pop("eval_on", None)  # each record names its dataset
+    for part in (dataset, *dataset.get("sets", {}).values()):
+        for k in _LOCATION_KEYS:
+            part.pop(k, None)
+    return c
+
+
+def eval_config_hash(cfg: DictConfig) -> str:
+    return config_hash(eval_config(cfg))
+
+
+def variant_hash(cfg: DictConfig, checkpoint_sha: str | None = None) -> str:
+    """The record's variant: :func:`eval_config` without the seed, and the checkpoint of ``pretrained=PATH``. Runs of
+    one cell differ in it exactly when their configs do, so they write different records."""
+    c = eval_config(cfg)
+    c.pop("seed", None)
+    return config_hash({"config": c, "checkpoint": checkpoint_sha if cfg.pretrained else None})
+
+
+def record_base(cfg: DictConfig, dataset_label: str, checkpoint_sha: str | None = None) -> dict:
+    """The identity fields of the records of ``cfg`` on one dataset (add ``protocol`` for a file name)."""
+    return {"record_format": FORMAT, "method": cfg.method.name, "weights": weights_of(cfg),
+            "backbone": cfg.backbone.name, "dataset": dataset_label, "split": int(cfg.split), "seed": int(cfg.seed),
+            "variant_hash": variant_hash(cfg, checkpoint_sha)}
+
+
+def record_names(cfg: DictConfig, checkpoint_sha: str | None = None) -> dict[str, str]:
+    """``{file name: dataset key}`` of every record a run of ``cfg`` writes (one per evaluation set and protocol)."""
+    return {record_filename(record_base(cfg, cfg.dataset.sets[key].label, checkpoint_sha) | {"protocol": p}): key
+            for key in cfg.dataset.eval_on for p in cfg.protocols}
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -78,24 +134,33 @@ def check_config(cfg: DictConfig) -> None:
             raise ValueError(f"dataset set {key!r} is not defined; defined: {', '.join(cfg.dataset.sets)}")
 
 
-def load_pretrained(method, path: Path, cfg) -> str:
-    """Load a checkpoint into ``method`` strictly; returns its sha256. Ours carry the whole method; a checkpoint
-    from elsewhere is taken as a state dict of the configured backbone."""
+def load_pretrained(method, path: Path, cfg) -> tuple[str, dict | None]:
+    """Load a checkpoint into ``method`` strictly; returns its sha256 and what a checkpoint of ours says of itself
+    (``method``, ``pretrain_data``; None for a checkpoint from elsewhere). Ours carry the whole method; one of another
+    method gives its encoder only (evaluated through this method's pipeline); a checkpoint from elsewhere is taken as
+    a state dict of the configured backbone."""
     if not path.exists():
         raise CheckpointError(f"pretrained={path}: no such file; give the path of a .pt checkpoint")
     payload = load_checkpoint(path)
     sha = file_sha256(path)
-    if payload.get("format") == FORMAT:
+    if payload.get("format") == PRETRAIN_FORMAT:
         what = (f"{path} (trained as method={payload['method']} backbone={payload['backbone']}; this run builds "
                 f"method={cfg.method.name} backbone={cfg.backbone.name})")
-        load_state_strict(method, payload["state_dict"], what)
+        if payload["method"] == cfg.method.name:
+            load_state_strict(method, payload["state_dict"], what)
+        else:
+            encoder = {k[len("encoder."):]: v for k, v in payload["state_dict"].items() if k.startswith("encoder.")}
+            load_state_strict(method.encoder, encoder, f"{what}, its encoder through {cfg.method.name}'s pipeline")
+            log.info("evaluating the encoder of %s (trained as %s) through %s's evaluation pipeline", path,
+                     payload["method"], cfg.method.name)
+        return sha, {"method": payload["method"], "pretrain_data": payload.get("pretrain_data", "unknown")}
     else:
         state = payload.get("state_dict", payload)
         for prefix in ("base_network.", "backbone.", "encoder."):
             if state and all(k.startswith(prefix) for k in state):
                 state = {k[len(prefix):]: v for k, v in state.items()}
         load_state_strict(method.encoder, state, f"{path} (as a {cfg.backbone.name} backbone)")
-    return sha
+    return sha, None
 
 
 def run(cfg: DictConfig) -> list[Path]:
@@ -123,18 +188,22 @@ def _run(cfg: DictConfig, device: torch.device) -> list[Path]:
     check_config(cfg)
     engine.setup_determinism(device)
     seed = int(cfg.seed)
+    weights = weights_of(cfg)
 
     pre = data.eval_set(cfg, cfg.dataset.pretrain_on, seed)  # loaded once; evaluation reuses it
     identity_hash = config_hash(pretrain_identity(cfg, pre.fingerprint))
     engine.seed_everything(seed)
     method = method_from_config(cfg, pre.index.num_classes)
-    work_dir = Path(cfg.paths.runs) / (f"{cfg.method.name}__{cfg.backbone.name}__{pre.label}__split{cfg.split}"
-                                       f"__seed{seed}__{identity_hash[:8]}")
+    if cfg.control == "untrained" and not method.eval_transform():
+        if dist.is_main():
+            print(f"method={cfg.method.name} evaluates an encoder exactly as method=random does (no evaluation-time "
+                  "transform), so its untrained control is the random row: run method=random (nothing to do here)")
+        return []
+    work_dir = Path(cfg.paths.runs) / run_folder_name(cfg, pre.label, identity_hash, weights, method.pretrains)
     if cfg.pretrained:
         ckpt = Path(cfg.pretrained)
     elif cfg.stage in ("pretrain", "all"):
-        # only the run that pretrains writes into its folder: evaluation stages read it (DVC tracks it as the
-        # pretraining stage's output, so a later stage must not modify it)
+        # only the run that pretrains writes into its folder: stage=eval and stage=features only read it
         if dist.is_main():
             work_dir.mkdir(parents=True, exist_ok=True)
             OmegaConf.save(cfg, work_dir / "config.yaml", resolve=True)
@@ -142,13 +211,16 @@ def _run(cfg: DictConfig, device: torch.device) -> list[Path]:
         train_ds = data.clip_dataset(cfg, pre.train, sampler, True, seed, cfg.pretrain.on_corrupt, augment)
         val_ds = data.clip_dataset(cfg, pre.val, sampler, True, seed + 1, cfg.pretrain.on_corrupt, augment)
         meta = {"method": cfg.method.name, "backbone": cfg.backbone.name, "num_classes": pre.index.num_classes,
-                "identity_hash": identity_hash, "git_sha": git["sha"]}
-        ckpt = pretrain(method, train_ds, val_ds, cfg, meta, work_dir, device)
+                "identity_hash": identity_hash, "git_sha": git["sha"], "weights": weights,
+                "pretrain_data": pre.label if weights == "pretrained" else "none"}
+        ckpt = pretrain(method, train_ds, val_ds, cfg, meta, work_dir, device, train=weights == "pretrained")
+        if weights == "pretrained" and dist.is_main():
+            write_curve(cfg, work_dir, method, variant_hash(cfg))
     else:
         ckpt = work_dir / "final.pt"
         if not ckpt.exists():
             raise CheckpointError(f"stage={cfg.stage} needs {ckpt}; run stage=pretrain first or pass pretrained=PATH")
-    ckpt_sha = load_pretrained(method, ckpt, cfg)
+    ckpt_sha, source = load_pretrained(method, ckpt, cfg)
     method.to(device)
     if dist.is_main():
         print(f"checkpoint {ckpt} sha256 {ckpt_sha[:16]}")
@@ -161,7 +233,52 @@ def _run(cfg: DictConfig, device: torch.device) -> list[Path]:
         if dist.is_main():
             print(f"features cached in {cfg.paths.cache}; done in {time.time() - t_start:.1f}s")
         return []
-    return evaluate(method, cfg, ckpt_sha, git, device, t_start, loaded={pre.key: pre})
+    if weights == "checkpoint":
+        pretrain_data = source.get("pretrain_data", "unknown") if source else "unknown"
+    else:
+        pretrain_data = pre.label if weights == "pretrained" else "none"
+    return evaluate(method, cfg, ckpt_sha, git, device, t_start, loaded={pre.key: pre}, pretrain_data=pretrain_data,
+                    source=source)
+
+
+def run_folder_name(cfg: DictConfig, data_label: str, identity_hash: str, weights: str, pretrains: bool) -> str:
+    """``<method>[__untrained]__<backbone>__<data>__split<k>__seed<s>__<identity>``: a pretraining run's folder."""
+    suffix = "__untrained" if weights == "untrained" and pretrains else ""
+    return (f"{cfg.method.name}{suffix}__{cfg.backbone.name}__{data_label}__split{cfg.split}__seed{cfg.seed}"
+            f"__{identity_hash[:8]}")
+
+
+def write_curve(cfg: DictConfig, work_dir: Path, method, variant: str) -> Path:
+    """The pretraining run's per-epoch losses and pretext accuracies (no timings), with its identity and the pretext
+    task's chance level, as ``<paths.records>/pretraining/<run folder name>.csv``: the curves the pipeline aggregates
+    and plots. Rewritten only when its content changes."""
+    rows = pretraining_curve(work_dir)
+    head = {"method": cfg.method.name, "backbone": cfg.backbone.name, "seed": int(cfg.seed), "variant_hash": variant,
+            "chance": method.pretext_chance()}
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=[*head, *(rows[0] if rows else {})], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(head | r for r in rows)
+    path = Path(cfg.paths.records) / "pretraining" / f"{work_dir.name}.csv"
+    blob = buf.getvalue().encode()
+    if not (path.exists() and path.read_bytes() == blob):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda f: f.write(blob))
+    return path
+
+
+def record_is_current(path: Path, expect: dict) -> bool:
+    """Whether the record at ``path`` exists and has every value of ``expect`` (config and code hashes, git sha and
+    dirty flag, dataset fingerprint, checkpoint): then its cell is done and is not computed again. A record that
+    does not read is not current (the rerun supersedes it)."""
+    if not path.exists():
+        return False
+    try:
+        old = read_record(path)
+    except RecordError as e:
+        log.warning("%s; computing it again", e)
+        return False
+    return all(old.get(k) == v for k, v in expect.items())
 
 
 def frozen_features(method, cfg, es, ckpt_sha: str, device) -> dict:
@@ -175,24 +292,25 @@ def frozen_features(method, cfg, es, ckpt_sha: str, device) -> dict:
             for part, entries in (("train", es.train), ("val", es.val), ("test", es.test))}
 
 
-def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, loaded=None) -> list[Path]:
-    """``loaded``: evaluation sets already read (the pretraining set), by key, so they are not read twice."""
+def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, loaded=None, pretrain_data: str = "",
+             source: dict | None = None) -> list[Path]:
+    """``loaded``: evaluation sets already read (the pretraining set), by key, so they are not read twice.
+    ``source``: what a checkpoint of ours says of itself (method, pretraining data), for ``weights=checkpoint``."""
     seed = int(cfg.seed)
-    chash = eval_config_hash(cfg)
+    config, chash, code = eval_config(cfg), eval_config_hash(cfg), code_hash()
     written = []
     for key in cfg.dataset.eval_on:
         es = (loaded or {}).get(key) or data.eval_set(cfg, key, seed)
-        base = {"method": cfg.method.name, "backbone": cfg.backbone.name, "dataset": es.label,
-                "split": int(cfg.split), "seed": seed}
+        base = record_base(cfg, es.label, ckpt_sha)
+        expect = {"config_hash": chash, "code_hash": code, "git_sha": git["sha"], "git_dirty": git["dirty"],
+                  "dataset_fingerprint": es.fingerprint, "checkpoint_sha256": ckpt_sha}
         todo = []
         for proto in cfg.protocols if dist.is_main() else ():
             path = Path(cfg.paths.records) / record_filename(base | {"protocol": proto})
-            if path.exists():
-                old = read_record(path)
-                if old["config_hash"] == chash and old["checkpoint_sha256"] == ckpt_sha:
-                    log.info("already done, kept: %s", path)
-                    print(f"[{es.label}] {proto}: already done ({path})")
-                    continue
+            if record_is_current(path, expect):
+                log.info("already done, kept: %s", path)
+                print(f"[{es.label}] {proto}: already done ({path})")
+                continue
             todo.append(proto)
         todo = dist.broadcast(todo)  # rank 0 reads the records; every rank does the same protocols
         if not todo:
@@ -207,8 +325,10 @@ def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, load
                 continue  # the linear probe and retrieval run on rank 0, on the features gathered from all ranks
             t0 = time.time()
             extra = {"n_train": len(es.train), "n_val": len(es.val), "n_test": len(es.test),
-                     "pretrain_data": cfg.dataset.sets[cfg.dataset.pretrain_on].label if method.pretrains else "none",
-                     "world_size": dist.world_size()}
+                     "pretrain_data": pretrain_data, "world_size": dist.world_size(),
+                     "eval_transform": method.eval_transform()}
+            if source:
+                extra["checkpoint_method"] = source["method"]
             if proto == "linear":
                 metrics = linear_probe(*((feats[p]["pooled"], feats[p]["labels"]) for p in ("train", "val", "test")),
                                        num_classes=es.index.num_classes, cfg=cfg.protocol.linear, seed=seed, device=device)
@@ -232,12 +352,13 @@ def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, load
             record = base | {
                 "protocol": proto, "metrics": metrics, "n_videos": n_videos,
                 "n_skipped": len(es.index.missing) + int(metrics.pop("train_skipped", 0)),
-                "git_sha": git["sha"], "git_dirty": git["dirty"], "config_hash": chash,
-                "dataset_fingerprint": es.fingerprint, "checkpoint_sha256": ckpt_sha,
-                "packages": package_versions(), "device": device_info(device),
-                "wall_time_s": round(time.time() - t0, 3), "timestamp": utc_now(), "extra": extra,
+                "git_sha": git["sha"], "git_dirty": git["dirty"], "git_time": git["time"], "code_hash": code,
+                "config_hash": chash, "config": config, "dataset_fingerprint": es.fingerprint,
+                "checkpoint_sha256": ckpt_sha, "packages": package_versions(), "device": device_info(device),
+                "extra": extra,
             }
-            path = write_record(record, cfg.paths.records)
+            timing = {"timestamp": utc_now(), "wall_time_s": round(time.time() - t0, 3)}
+            path = write_record(record, cfg.paths.records, timing)
             written.append(path)
             shown = " ".join(f"{k}={v:.3f}" for k, v in metrics.items() if k.startswith(("top", "clip")))
             print(f"[{es.label}] {proto}: {shown}  -> {path}")

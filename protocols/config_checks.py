@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 
 CONF = Path(__file__).resolve().parent / "conf"
 STAGES = ("pretrain", "features", "eval", "all")  # protocols/app.py uses these
+CONTROLS = ("none", "untrained")
 PROTOCOLS = ("linear", "finetune", "retrieval")
 OPTIMIZERS = ("sgd", "adamw")  # method.optim.name; protocols.engine.make_optimizer builds them
 _MISSING = object()
@@ -172,6 +173,7 @@ def check_values(cfg: DictConfig) -> None:
     _walk(c, _reference(c), "")
 
     _one_of(c, "stage", STAGES)
+    _one_of(c, "control", CONTROLS)
     protocols = c.get("protocols")
     if not isinstance(protocols, list) or not all(isinstance(p, str) for p in protocols):
         _fail("protocols", protocols, f"must be a list such as [linear,retrieval]; valid: {', '.join(PROTOCOLS)}")
@@ -188,6 +190,8 @@ def check_values(cfg: DictConfig) -> None:
     pretrained = c.get("pretrained")
     if pretrained is not None and (not isinstance(pretrained, str) or not pretrained.strip()):
         _fail("pretrained", pretrained, "must be the path of a checkpoint, or null")
+    if c.get("control") == "untrained" and pretrained is not None:
+        _fail("control", "untrained", "evaluates the untrained encoder: it cannot be combined with pretrained=")
     for key in ("paths.data", "paths.runs", "paths.cache", "paths.records"):
         if not isinstance(_get(c, key), str) or not _get(c, key).strip():
             _fail(key, _get(c, key), "must be a non-empty path")
@@ -230,6 +234,12 @@ def check_values(cfg: DictConfig) -> None:
         _one_of(c, "method.optim.name", OPTIMIZERS)
     if not isinstance(_get(c, "backbone.name"), str):
         _fail("backbone", c.get("backbone"), "must be a backbone config such as backbone=r3d")
+    if c.get("control") == "untrained":
+        from methods.registry import get_method_class
+
+        if not get_method_class(method["name"]).pretrains:
+            _fail("control", "untrained", f"method={method['name']} does not pretrain: it is untrained already "
+                                          "(control=none)")
 
     dataset = c.get("dataset")
     if not isinstance(dataset, dict) or not isinstance(dataset.get("sets"), dict) or not dataset["sets"]:

@@ -90,7 +90,7 @@ def cached_features(method, dataset, cfg, device, key_parts: dict, cache_dir: Pa
     if cfg.eval.features_from_cache_only:
         raise FeatureCacheMiss(
             f"no cached features {path.name} in {cache_dir} for {key_parts.get('part')} of this checkpoint and "
-            "config; run the features stage first (dvc repro features@...) with the same settings, or set "
+            "config; run the features stage first (stage=features) with the same settings, or set "
             "eval.features_from_cache_only=false to extract them here")
     feats = extract(method, dataset, int(cfg.eval.batch_size), int(cfg.eval.num_workers), device,
                     cfg.protocol.retrieval.pool)

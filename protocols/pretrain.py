@@ -128,9 +128,18 @@ def evaluate_pretext(method: PretextMethod, loader, device) -> tuple[float, floa
     return (tot_loss / n, tot_acc / n) if n else (float("nan"), float("nan"))
 
 
-def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_dir: Path, device) -> Path:
+def pretraining_curve(work_dir: Path) -> list[dict]:
+    """The rows of ``work_dir/pretrain_log.csv`` without its wall-clock column: the same bytes on every rerun."""
+    return [{k: v for k, v in r.items() if k != "clips_per_s"} for r in _read_log(work_dir / "pretrain_log.csv",
+                                                                                    2**31)]
+
+
+def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_dir: Path, device,
+             train: bool = True) -> Path:
     """Train ``method`` and return the final checkpoint path (``work_dir/final.pt``). With ``pretrain.sync_bn`` in
-    a multi-process run a copy with SyncBatchNorm layers is trained: load the returned checkpoint."""
+    a multi-process run a copy with SyncBatchNorm layers is trained: load the returned checkpoint. ``train=False``
+    (or a method with nothing to pretrain) saves the seeded initialisation as the checkpoint: the untrained
+    control."""
     ckpt_dir = work_dir / "checkpoints"
     final = work_dir / "final.pt"
     if dist.broadcast(final.exists() and latest_good_checkpoint(work_dir, "final.pt") is not None):
@@ -140,7 +149,7 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
     p, opt_cfg = cfg.pretrain, cfg.method.optim
     epochs, seed = int(p.epochs), int(cfg.seed)
 
-    if not method.pretrains:  # `random`: the checkpoint is the seeded initialisation
+    if not (method.pretrains and train):  # `random`, or the untrained control: the seeded initialisation
         if dist.is_main():
             save_checkpoint(final, checkpoint_payload(method, meta, 0))
         dist.barrier()

@@ -16,10 +16,15 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 # distributions reported by package_versions (besides python)
 _PACKAGES = ("torch", "torchvision", "timm", "av", "numpy", "hydra-core", "submitit")
 _REPO_DEFAULT = Path(__file__).resolve().parent.parent  # the vssl-bench checkout this code runs from
-# Files the pipeline itself rewrites (dvc repro updates dvc.lock after every stage, and the tables, plots and
-# aggregates are committed outputs): they do not make the code that produced a result "dirty".
-GENERATED = ("dvc.lock", "results/results.csv", "results/metrics.json", "results/pretrain_curves.csv",
-             "results/missing_cells.txt", "results/tables", "results/plots")
+# The Python code whose content decides a result record: what a pretrained checkpoint depends on, and what an
+# evaluation depends on besides. A record's git sha and dirty flag, its code hash, and the DVC sweep stage's
+# dependencies (dvc.yaml; a test checks) are all about these paths. Orchestration (protocols/run.py, pipeline.py,
+# config_checks.py), the config files (a record holds its resolved config and its hash), the tables and plots are not.
+PRETRAIN_CODE = ("methods", "datasets", "protocols/data.py", "protocols/engine.py", "protocols/pretrain.py",
+                 "protocols/checkpoint.py", "protocols/distributed.py", "results/atomic.py")
+EVAL_CODE = PRETRAIN_CODE + ("protocols/app.py", "protocols/features.py", "protocols/linear.py",
+                             "protocols/finetune.py", "protocols/retrieval.py", "protocols/preemption.py",
+                             "results/records.py", "results/provenance.py")
 
 
 def _git(args: list[str], cwd: Path) -> str | None:
@@ -31,22 +36,46 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def git_info(repo_dir: str | os.PathLike | None = None) -> dict:
-    """``{'sha': <HEAD commit or 'unknown'>, 'dirty': bool}`` for the repository holding ``repo_dir``.
+def git_info(repo_dir: str | os.PathLike | None = None, paths: tuple[str, ...] = EVAL_CODE) -> dict:
+    """``{'sha', 'dirty', 'time'}`` of the code under ``paths`` (default: the code a record depends on) in the
+    repository holding ``repo_dir``.
 
-    ``repo_dir`` defaults to the checkout this package was imported from (not the working directory, which Hydra
-    may change). ``dirty`` means tracked files differ from HEAD (staged or not); untracked files and the pipeline's
-    own outputs (``GENERATED``) are ignored.
-    Outside a git repository, without git, or before the first commit the sha is ``'unknown'`` and ``dirty`` is
-    True: such code cannot be traced to a commit, so results from it must not pass as clean.
+    ``sha`` is the newest commit that changed a file under ``paths``: checking it out gives exactly that code, and it
+    stays the same across commits that add results, edit documentation, configs or orchestration, so that committed
+    results reproduce byte for byte. ``time`` is that commit's time (ISO 8601, UTC). ``dirty`` means a tracked file
+    under ``paths`` differs from HEAD (staged or not); untracked files are ignored. ``repo_dir`` defaults to the
+    checkout this package was imported from (not the working directory, which Hydra may change). Outside a git
+    repository, without git, before the first commit or before the first commit of that code the sha is
+    ``'unknown'`` and ``dirty`` is True: such code cannot be traced to a commit, so results from it must not pass as
+    clean.
     """
     cwd = Path(repo_dir) if repo_dir is not None else _REPO_DEFAULT
-    sha = _git(["rev-parse", "--verify", "HEAD"], cwd)
-    status = _git(["status", "--porcelain", "--untracked-files=no", "--", ":(top)",
-                   *(f":(top,exclude){p}" for p in GENERATED)], cwd)
-    if sha is None or status is None:
-        return {"sha": "unknown", "dirty": True}
-    return {"sha": sha.strip(), "dirty": bool(status.strip())}
+    unknown = {"sha": "unknown", "dirty": True, "time": "unknown"}
+    spec = ["--", *(f":(top){p}" for p in paths)]
+    if _git(["rev-parse", "--verify", "HEAD"], cwd) is None:
+        return unknown
+    last = _git(["log", "-1", "--format=%H %ct", "HEAD", *spec], cwd)
+    status = _git(["status", "--porcelain", "--untracked-files=no", *spec], cwd)
+    if last is None or status is None or not last.strip():
+        return unknown
+    sha, stamp = last.split()
+    when = datetime.fromtimestamp(int(stamp), timezone.utc).isoformat(timespec="seconds")
+    return {"sha": sha, "dirty": bool(status.strip()), "time": when}
+
+
+def code_hash(paths: tuple[str, ...] = EVAL_CODE, root: str | os.PathLike | None = None) -> str:
+    """First 16 hex digits of the sha256 over the ``*.py`` files under ``paths`` (relative to the checkout), each
+    with its relative path: the code a result depends on, committed or not. Comments count: any edit is a change."""
+    base = Path(root) if root is not None else _REPO_DEFAULT
+    h = hashlib.sha256()
+    for rel in paths:
+        p = base / rel
+        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
+        for f in files:
+            if "__pycache__" in f.parts or not f.is_file():
+                continue
+            h.update(f.relative_to(base).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def _plain(obj: Any, where: str) -> Any:
@@ -109,4 +138,5 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-__all__ = ["canonical_json", "config_hash", "device_info", "git_info", "package_versions", "utc_now"]
+__all__ = ["EVAL_CODE", "PRETRAIN_CODE", "canonical_json", "code_hash", "config_hash", "device_info", "git_info",
+           "package_versions", "utc_now"]

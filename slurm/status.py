@@ -92,8 +92,9 @@ def _exception_line(exc: BaseException) -> str:
 
 
 def _expected_records(cfg, working_dir: str | None) -> list[Path]:
-    """The record files a run of ``cfg`` is responsible for (one per eval dataset x protocol), as in protocols.app."""
-    from results.records import record_filename
+    """The record files a run of ``cfg`` is responsible for (one per eval dataset x protocol): protocols.app's names."""
+    from protocols.app import record_names
+    from protocols.checkpoint import file_sha256
 
     try:
         if cfg.stage not in ("all", "eval"):
@@ -101,10 +102,8 @@ def _expected_records(cfg, working_dir: str | None) -> list[Path]:
         out = Path(str(cfg.paths.records))
         if not out.is_absolute() and working_dir:
             out = Path(working_dir) / out
-        base = {"method": cfg.method.name, "backbone": cfg.backbone.name, "split": int(cfg.split),
-                "seed": int(cfg.seed)}
-        return [out / record_filename(base | {"dataset": cfg.dataset.sets[key].label, "protocol": proto})
-                for key in cfg.dataset.eval_on for proto in cfg.protocols]
+        sha = file_sha256(cfg.pretrained) if cfg.pretrained and Path(cfg.pretrained).is_file() else None
+        return [out / name for name in record_names(cfg, sha)]
     except Exception:  # a config this tool does not understand: show no records rather than fail
         return []
 

@@ -11,6 +11,7 @@ See ``methods/tcgl/README.md`` for paper / released code / ours, component by co
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import torch
@@ -111,6 +112,12 @@ class TCGL(PretextMethod):
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """STKD over the T axis of ``[..., C, T, H, W]`` (also applied by protocols at evaluation)."""
         return self.stkd(x)
+
+    def eval_transform(self) -> dict:
+        return self.stkd.describe()
+
+    def pretext_chance(self) -> float:
+        return 1.0 / math.factorial(self.num_clips)  # ASOP: one of K! orders
 
     # -- pieces --------------------------------------------------------------------------------------------------
     @property

@@ -101,6 +101,15 @@ class STKD(nn.Module):
             y = y + self.rgb_weight * x
         return y
 
+    def describe(self) -> dict:
+        """The filter as plain values; ``{}`` for ``mode='none'`` (the identity)."""
+        if self.mode == "none":
+            return {}
+        if self.mode == "dc":
+            return {"stkd": "dc"}
+        return {"stkd": "paper", "low_fraction": self.low_fraction, "low_gain": self.low_gain,
+                "rgb_weight": self.rgb_weight}
+
     def extra_repr(self) -> str:
         if self.mode == "paper":
             return (

@@ -125,7 +125,7 @@ def test_two_gloo_processes_train_like_one_and_evaluate_every_video_exactly_once
     es = data.eval_set(cfg, "ucf101", 0)
     method = build_method("supervised", {"name": "tiny"}, num_classes=es.index.num_classes, clip_len=16,
                           dropout=0.0)
-    sha = load_pretrained(method, work / "final.pt", cfg)
+    sha, _ = load_pretrained(method, work / "final.pt", cfg)
     assert sha == recs["linear"]["checkpoint_sha256"]
     mine = frozen_features(method, cfg, es, sha, torch.device("cpu"))
     for part, n in (("train", SPLIT["train"]), ("val", SPLIT["val"]), ("test", SPLIT["test"])):

@@ -33,9 +33,13 @@ def test_smoke_chain_writes_one_valid_record_per_protocol_and_dataset(tiny_data,
     assert set(df["protocol"]) == {"linear", "finetune", "retrieval"}
     assert set(df["dataset"]) == {"embedded-ucf101", "embedded-hmdb51"}  # never labelled as real UCF101/HMDB51
     rec = json.loads(written[0].read_text())
-    for field in ("git_sha", "git_dirty", "config_hash", "dataset_fingerprint", "checkpoint_sha256", "packages",
-                  "device", "timestamp", "n_videos", "n_skipped"):
+    for field in ("git_sha", "git_dirty", "git_time", "code_hash", "config_hash", "config", "variant_hash",
+                  "dataset_fingerprint", "checkpoint_sha256", "packages", "device", "n_videos", "n_skipped"):
         assert field in rec
+    assert rec["weights"] == "pretrained" and rec["extra"]["eval_transform"] == {"stkd": "dc"}
+    assert "timestamp" not in rec and df.timestamp.str.len().gt(0).all()  # when: in the timing sidecar
+    curve = (tmp_path / "records" / "pretraining").glob("tcgl__tiny__*.csv")
+    assert len(next(curve).read_text().splitlines()) == 1 + 2  # header and the 2 epochs of preset=smoke
     retr = df[(df.protocol == "retrieval") & (df.metric == "top1")]
     assert len(retr) == 2 and retr["value"].between(0, 1).all()
     out = capsys.readouterr().out
@@ -59,8 +63,57 @@ def test_missing_pretrained_and_mismatched_checkpoint(tiny_data, tmp_path):
         run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "stage=eval", f"pretrained={tmp_path}/nope.pt")))
     run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=vcop", "stage=pretrain")))
     ckpt = next((tmp_path / "runs").glob("vcop__*/final.pt"))
-    with pytest.raises(CheckpointError, match=r"(?s)trained as method=vcop.*(missing|unexpected)"):
-        run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=tcgl", "stage=eval", f"pretrained={ckpt}")))
+    with pytest.raises(CheckpointError, match=r"(?s)trained as method=vcop backbone=tiny.*(shape|size)"):
+        run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=vcop", "+backbone.params.width=8", "stage=eval",
+                                         f"pretrained={ckpt}")))
+
+
+def test_a_checkpoint_of_another_method_is_evaluated_through_this_methods_pipeline(tiny_data, tmp_path):
+    """Supervised weights through TCGL's evaluation pipeline (STKD): the encoder is loaded, strictly, and the record
+    says whose weights went through whose pipeline."""
+    from protocols.checkpoint import load_checkpoint
+
+    run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=supervised", "stage=pretrain")))
+    ckpt = next((tmp_path / "runs").glob("supervised__*/final.pt"))
+    cfg = compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=tcgl", "stage=eval", f"pretrained={ckpt}",
+                                       "protocols=[linear]", "dataset.eval_on=[ucf101]"))
+    (path,) = run(cfg)
+    rec = json.loads(path.read_text())
+    assert rec["method"] == "tcgl" and rec["weights"] == "checkpoint"
+    assert rec["extra"]["checkpoint_method"] == "supervised" and rec["extra"]["pretrain_data"] == "embedded-ucf101"
+    assert rec["extra"]["eval_transform"] == {"stkd": "dc"} and path.name.startswith("tcgl__checkpoint__tiny__")
+    import protocols.app as app
+    from protocols.engine import seed_everything
+
+    seed_everything(0)
+    method = app.method_from_config(cfg, 12)
+    app.load_pretrained(method, ckpt, cfg)
+    state = load_checkpoint(ckpt)["state_dict"]
+    assert all(torch.equal(v, state[f"encoder.{k}"]) for k, v in method.encoder.state_dict().items())
+
+
+def test_the_untrained_control_is_randoms_encoder_through_the_methods_pipeline(tiny_data, tmp_path, capsys):
+    from protocols.checkpoint import load_checkpoint
+
+    base = ("protocols=[linear]", "dataset.eval_on=[ucf101]")
+    (ctrl,) = run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=tcgl", "control=untrained", *base)))
+    (rnd,) = run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=random", *base)))
+    c, r = json.loads(ctrl.read_text()), json.loads(rnd.read_text())
+    assert (c["method"], c["weights"], r["method"], r["weights"]) == ("tcgl", "untrained", "random", "untrained")
+    assert c["extra"]["pretrain_data"] == "none" and c["config"]["control"] == "untrained"
+    assert ctrl.name.startswith("tcgl__untrained__tiny__")
+    assert not (tmp_path / "records" / "pretraining").exists()  # nothing was pretrained
+    # the same seed gives the same untrained encoder; only the evaluation pipeline (STKD) differs
+    enc = [{k: v for k, v in load_checkpoint(p)["state_dict"].items() if k.startswith("encoder.")}
+           for p in (next((tmp_path / "runs").glob(f"{m}__*/final.pt")) for m in ("tcgl__untrained", "random"))]
+    assert enc[0].keys() == enc[1].keys() and all(torch.equal(enc[0][k], enc[1][k]) for k in enc[0])
+    assert c["metrics"] != r["metrics"]
+    # a method that evaluates like random has random as its control: nothing to compute
+    capsys.readouterr()
+    assert run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=vcop", "control=untrained", *base))) == []
+    assert "its untrained control is the random row" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="method=random does not pretrain"):  # a ConfigValueError
+        run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=random", "control=untrained", *base)))
 
 
 KILL_SEED = 8  # issue #8: the kill points are drawn from this seed, so every run of the test uses the same ones
@@ -118,14 +171,9 @@ def _run_in_child(cfg, kill_at=None, kill_after_records=None) -> int:
     return proc.exitcode
 
 
-def _records(work) -> dict[str, dict]:
-    """Every record, without the two fields that say when and how long (they differ from run to run)."""
-    out = {}
-    for p in sorted((work / "records").glob("*.json")):
-        rec = json.loads(p.read_text())
-        del rec["wall_time_s"], rec["timestamp"]
-        out[p.name] = rec
-    return out
+def _records(work) -> dict[str, bytes]:
+    """Every record, byte for byte (when and how long a cell took are in the timing sidecars, not in records)."""
+    return {p.name: p.read_bytes() for p in sorted((work / "records").glob("*.json"))}
 
 
 @pytest.mark.slow
@@ -224,3 +272,25 @@ def test_features_stage_caches_what_cache_only_evaluation_reads(tiny_data, tmp_p
     written = run(compose_cfg(*base, "stage=eval", "eval.features_from_cache_only=true"))
     assert len(written) == 1 and json.loads(written[0].read_text())["extra"]["pretrain_data"] == "none"
     assert {p: p.stat().st_mtime_ns for p in cached} == stamps  # read, not rewritten
+
+
+@pytest.mark.slow
+def test_a_sweep_over_a_method_parameter_keeps_a_record_per_value_and_a_table_row_per_variant(tiny_data, tmp_path):
+    """`-m method.params.negatives=graph,batch` into one records folder: two records, nothing overwritten; the
+    aggregation labels each variant with the value that sets it apart; the same sweep again redoes nothing."""
+    from results import aggregate, tables
+
+    args = ["-m", "method=tcgl", "method.params.negatives=graph,batch", *smoke_overrides(tiny_data, tmp_path),
+            "pretrain.epochs=1", "protocols=[linear]", "dataset.eval_on=[ucf101]", f"hydra.sweep.dir={tmp_path}/sweep"]
+    r = cli(*args)
+    assert r.returncode == 0, r.stderr[-3000:]
+    records = sorted((tmp_path / "records").glob("tcgl__*.json"))
+    assert len(records) == 2 and len({p.name.rsplit("__", 1)[1] for p in records}) == 2
+    before = {p: p.read_bytes() for p in records}
+    df = aggregate.collect_flat(tmp_path / "records")
+    assert set(df.variant) == {"method.params.negatives=graph", "method.params.negatives=batch"}
+    rows = [r[0] for r in tables.top1_table(df, "linear", "linear_probe").rows]
+    assert rows == ["tcgl [method.params.negatives=batch]", "tcgl [method.params.negatives=graph]"]
+    again = cli(*args)
+    assert again.returncode == 0 and again.stdout.count("linear: already done") == 2
+    assert {p: p.read_bytes() for p in records} == before

@@ -11,7 +11,7 @@ import torch
 from omegaconf import OmegaConf
 
 from results import provenance
-from results.provenance import config_hash, device_info, git_info, package_versions, utc_now
+from results.provenance import code_hash, config_hash, device_info, git_info, package_versions, utc_now
 from results.records import validate_record
 
 
@@ -47,46 +47,94 @@ def _git(repo, *args):
                    cwd=repo, check=True, capture_output=True)
 
 
+def _sha_dirty(info: dict) -> dict:
+    return {k: info[k] for k in ("sha", "dirty")}
+
+
+def _head(repo) -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+
+
 def test_git_info_detects_dirty_tracked_changes(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "methods").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    assert git_info(repo) == {"sha": "unknown", "dirty": True, "time": "unknown"}  # no commit yet
+    (repo / "methods" / "train.py").write_text("lr = 0.01\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "init")
+    head = _head(repo)
+    info = git_info(repo)
+    assert _sha_dirty(info) == {"sha": head, "dirty": False}
+    assert datetime.fromisoformat(info["time"]).utcoffset() == timedelta(0)
+
+    (repo / "methods" / "notes.py").write_text("untracked\n")  # untracked files do not count
+    assert _sha_dirty(git_info(repo)) == {"sha": head, "dirty": False}
+    (repo / "methods" / "train.py").write_text("lr = 0.1\n")
+    assert _sha_dirty(git_info(repo)) == {"sha": head, "dirty": True}
+    _git(repo, "add", "methods/train.py")  # staged but not committed is still dirty
+    assert git_info(repo)["dirty"] is True
+    _git(repo, "commit", "-q", "-m", "lr")
+    info = git_info(str(repo / "methods"))  # seen from a subfolder too
+    assert info["dirty"] is False and info["sha"] != head and len(info["sha"]) == 40
+
+
+def test_git_sha_is_the_newest_commit_that_changed_the_code_records_depend_on(tmp_path):
+    """Committing results, docs, configs, DVC's files or orchestration after a run does not change the sha its
+    records carry, nor make them dirty: a fresh clone of the results commit computes the same records (byte for
+    byte). A config's effect is in the record itself (its resolved config and hash)."""
+    repo = tmp_path / "repo"
+    (repo / "methods").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    (repo / "methods" / "m.py").write_text("x = 1\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "code")
+    code = _head(repo)
+    others = ("README.md", "results/results.csv", "results/.gitignore", "data/.gitignore", "dvc.lock", "params.yaml",
+              "tests/test_m.py", "results/reference/reported.csv", "results/tables.py", "protocols/pipeline.py",
+              "protocols/conf/method/m.yaml")
+    for name in others:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("after the run\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "results, docs, configs")
+    assert _head(repo) != code and _sha_dirty(git_info(repo)) == {"sha": code, "dirty": False}
+    for name in others:
+        (repo / name).write_text("edited, not committed\n")
+    assert git_info(repo)["dirty"] is False
+    (repo / "methods" / "m.py").write_text("x = 2\n")
+    _git(repo, "commit", "-qam", "code again")
+    assert git_info(repo)["sha"] == _head(repo)
+    assert git_info(repo, paths=("README.md",))["sha"] == _head(repo)  # other paths, on request
+
+
+def test_code_hash_follows_content_not_commits(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "notes.txt").write_text("not code\n")
+    h = code_hash(("pkg",), tmp_path)
+    (tmp_path / "pkg" / "notes.txt").write_text("edited\n")
+    assert code_hash(("pkg",), tmp_path) == h
+    (tmp_path / "pkg" / "a.py").write_text("x = 1  # a comment is an edit too\n")
+    assert code_hash(("pkg",), tmp_path) != h
+
+
+def test_git_info_before_the_code_has_a_commit(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
     _git(repo, "init", "-q")
-    assert git_info(repo) == {"sha": "unknown", "dirty": True}  # no commit yet
-    (repo / "train.py").write_text("lr = 0.01\n")
-    _git(repo, "add", "train.py")
-    _git(repo, "commit", "-q", "-m", "init")
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
-    assert git_info(repo) == {"sha": head, "dirty": False}
-
-    (repo / "notes.txt").write_text("untracked\n")  # untracked files do not count
-    assert git_info(repo) == {"sha": head, "dirty": False}
-    (repo / "train.py").write_text("lr = 0.1\n")
-    assert git_info(repo) == {"sha": head, "dirty": True}
-    _git(repo, "add", "train.py")  # staged but not committed is still dirty
-    assert git_info(repo)["dirty"] is True
-    _git(repo, "commit", "-q", "-m", "lr")
-    info = git_info(str(repo / "."))
-    assert info["dirty"] is False and info["sha"] != head and len(info["sha"]) == 40
-
-    # the pipeline's own outputs (dvc.lock after every stage, committed tables) do not make the code dirty ...
-    (repo / "results" / "tables").mkdir(parents=True)
-    for name in ("dvc.lock", "results/tables/linear_probe.md"):
-        (repo / name).write_text("v1\n")
+    (repo / "README.md").write_text("docs first\n")
     _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "outputs")
-    for name in ("dvc.lock", "results/tables/linear_probe.md"):
-        (repo / name).write_text("v2\n")
-    sub = repo / "results"
-    assert git_info(repo)["dirty"] is False and git_info(sub)["dirty"] is False
-    (repo / "train.py").write_text("lr = 1.0\n")  # ... code does, seen from a subfolder too
-    assert git_info(repo)["dirty"] is True and git_info(sub)["dirty"] is True
+    _git(repo, "commit", "-q", "-m", "docs")
+    assert git_info(repo) == {"sha": "unknown", "dirty": True, "time": "unknown"}
 
 
 def test_git_info_outside_a_repo_and_without_git(tmp_path, monkeypatch):
-    assert git_info(tmp_path) == {"sha": "unknown", "dirty": True}
-    assert git_info(tmp_path / "does-not-exist") == {"sha": "unknown", "dirty": True}
+    unknown = {"sha": "unknown", "dirty": True, "time": "unknown"}
+    assert git_info(tmp_path) == unknown
+    assert git_info(tmp_path / "does-not-exist") == unknown
     monkeypatch.setenv("PATH", str(tmp_path))  # no git executable
-    assert git_info() == {"sha": "unknown", "dirty": True}
+    assert git_info() == unknown
 
 
 def test_package_versions(monkeypatch):
@@ -112,12 +160,9 @@ def test_utc_now_is_iso_utc():
 
 
 def test_provenance_fills_a_valid_record(tmp_path):
+    from helpers import make_record
+
     git = git_info()
-    record = {
-        "method": "vcop", "backbone": "r3d", "dataset": "ucf101", "split": 1, "protocol": "retrieval",
-        "seed": 0, "metrics": {"R@1": 0.14}, "n_videos": 10, "n_skipped": 0, "git_sha": git["sha"],
-        "git_dirty": git["dirty"], "config_hash": config_hash({"a": 1}), "dataset_fingerprint": "x",
-        "checkpoint_sha256": None, "packages": package_versions(), "device": device_info("cpu"),
-        "wall_time_s": 0.5, "timestamp": utc_now(),
-    }
+    record = make_record(git_sha=git["sha"], git_dirty=git["dirty"], git_time=git["time"], code_hash=code_hash(),
+                         config_hash=config_hash({"a": 1}), packages=package_versions(), device=device_info("cpu"))
     assert validate_record(record) is record

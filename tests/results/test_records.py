@@ -35,39 +35,63 @@ def test_package_exports():
 
 
 def test_roundtrip_and_tidy_frame(tmp_path):
-    path = write_record(_record(extra={"note": "smoke"}), tmp_path)
-    assert path.name == "vcop__r3d__ucf101__split1__linear__seed0.json"
-    assert read_record(path) == _record(extra={"note": "smoke"})
-    write_record(_record(seed=1, checkpoint_sha256=None, method="random", wall_time_s=3), tmp_path)
+    path = write_record(_record(extra={"note": "smoke", "pretrain_data": "ucf101"}), tmp_path,
+                        timing={"timestamp": "2026-12-01T10:00:00+00:00", "wall_time_s": 3.5})
+    assert path.name == "vcop__r3d__ucf101__split1__linear__seed0__01234567.json"
+    assert read_record(path) == _record(extra={"note": "smoke", "pretrain_data": "ucf101"})
+    assert (tmp_path / ".timing" / path.name).exists()  # wall clock beside the record, not in it
+    write_record(_record(seed=1, checkpoint_sha256=None, method="random", weights="untrained"), tmp_path)
 
     df = load_records(tmp_path)
     assert len(df) == 4  # two records x two metrics
     assert list(df.columns[-3:]) == ["record_file", "metric", "value"]
     for field in records.FIELDS:
-        if field != "metrics":
+        if field not in ("metrics", "config"):
             assert field in df.columns
     assert df["value"].dtype == float
     row = df[(df.method == "vcop") & (df.metric == "top1")].iloc[0]
     assert row.value == pytest.approx(0.5125) and row.seed == 0 and not row.git_dirty
-    assert row.packages == {"python": "3.11.7", "torch": "2.14.1"} and row.extra == {"note": "smoke"}
+    assert row.packages == {"python": "3.11.7", "torch": "2.14.1"} and row.pretrain_data == "ucf101"
+    assert row.timestamp == "2026-12-01T10:00:00+00:00" and row.wall_time_s == 3.5
     rnd = df[df.method == "random"]
     assert rnd.checkpoint_sha256.isna().all() and rnd.extra.isna().all()
+    assert (rnd.timestamp == "").all() and rnd.wall_time_s.isna().all()  # no timing sidecar: empty, not invented
+    assert set(rnd.record_file) == {"random__untrained__r3d__ucf101__split1__linear__seed1__01234567.json"}
     assert df.attrs["skipped"] == []
 
 
-def test_rerun_replaces_its_own_record(tmp_path):
-    write_record(_record(metrics={"top1": 0.1}), tmp_path)
+def test_a_rerun_with_another_result_supersedes_the_old_record_and_keeps_it(tmp_path):
+    first = write_record(_record(metrics={"top1": 0.1}), tmp_path, timing={"timestamp": "t0", "wall_time_s": 1})
+    write_record(_record(metrics={"top1": 0.1}), tmp_path)  # the same bytes again: nothing to keep
+    assert not records.superseded_dir(tmp_path).exists()
     write_record(_record(metrics={"top1": 0.2, "top5": 0.3}), tmp_path)
     write_record(_record(protocol="finetune", metrics={"top1": 0.7}), tmp_path)
-    assert _files(tmp_path) == ["vcop__r3d__ucf101__split1__finetune__seed0.json",
-                                "vcop__r3d__ucf101__split1__linear__seed0.json"]
+    assert _files(tmp_path) == [".superseded", ".timing", "vcop__r3d__ucf101__split1__finetune__seed0__01234567.json",
+                                "vcop__r3d__ucf101__split1__linear__seed0__01234567.json"]
     df = load_records(tmp_path)
     assert sorted(df[df.protocol == "linear"].value) == [0.2, 0.3]
+    old = records.superseded_dir(tmp_path)
+    assert _files(old) == [".timing", first.stem + ".1.json"]  # the earlier result, with its timing, is kept
+    assert read_record(old / (first.stem + ".1.json"))["metrics"] == {"top1": 0.1}
+    assert json.loads((old / ".timing" / (first.stem + ".1.json")).read_text())["timestamp"] == "t0"
+
+
+def test_another_variant_of_the_same_cell_is_another_file(tmp_path):
+    a = write_record(_record(variant_hash="aaaaaaaa00000000"), tmp_path)
+    b = write_record(_record(variant_hash="bbbbbbbb00000000"), tmp_path)
+    assert a != b and len(load_records(tmp_path).record_file.unique()) == 2
+
+
+def test_a_record_of_the_old_format_is_named_with_the_fix(tmp_path):
+    old = {k: v for k, v in _record().items() if k not in ("record_format", "variant_hash", "weights")}
+    (tmp_path / "old.json").write_text(json.dumps(old | {"wall_time_s": 1.0, "timestamp": "x"}))
+    with pytest.raises(RecordError, match="older vssl-bench.*rerun its cell"):
+        load_records(tmp_path)
 
 
 def test_file_name_is_sanitised(tmp_path):
     name = record_filename(_record(method="tcgl/../v2", backbone="r3d__18 x", dataset=".hidden"))
-    assert name == "tcgl-..-v2__r3d_18-x__hidden__split1__linear__seed0.json"
+    assert name == "tcgl-..-v2__r3d_18-x__hidden__split1__linear__seed0__01234567.json"
     path = write_record(_record(method="../../escape"), tmp_path)
     assert path.parent == tmp_path
     with pytest.raises(RecordError, match="file name"):
@@ -85,12 +109,16 @@ def test_file_name_is_sanitised(tmp_path):
         ({"metrics": {}}, "metrics is empty"),
         ({"n_skipped": -1}, "n_skipped must be >= 0"),
         ({"git_dirty": "no"}, "git_dirty must be bool"),
-        ({"timestamp": "2025-11-26T14:13:05"}, "must be in UTC"),
-        ({"timestamp": "yesterday"}, "not ISO 8601"),
+        ({"git_time": "2025-11-26T14:13:05"}, "must be in UTC"),
+        ({"git_time": "yesterday"}, "not ISO 8601"),
+        ({"weights": "trained"}, "weights must be one of pretrained, untrained, checkpoint"),
+        ({"variant_hash": "xyz"}, "variant_hash must be 16 hex digits"),
+        ({"record_format": 1}, "record_format must be 2"),
+        ({"config": None}, "config must be dict"),
         ({"packages": {"torch": 2.1}}, "version string"),
         ({"extra": []}, "extra must be dict"),
         ({"accuracy": 0.5}, "unknown fields \\['accuracy'\\]"),
-        ({"wall_time_s": float("inf")}, "wall_time_s must be finite"),
+        ({"wall_time_s": 1.0}, "unknown fields \\['wall_time_s'\\]"),
     ],
 )
 def test_invalid_record_refused_on_write(tmp_path, change, message):
@@ -126,7 +154,8 @@ def _run_writers(out_dir, seeds, rounds):
 
 def test_16_concurrent_writer_processes(tmp_path):
     _run_writers(tmp_path, seeds=list(range(16)), rounds=3)
-    assert len(_files(tmp_path)) == 16  # no temp files left either
+    assert len(_files(tmp_path)) == 16 + 1  # and .superseded; no temp files left either
+    assert len(_files(records.superseded_dir(tmp_path))) == 32  # rounds 0 and 1 of every writer, kept
     df = load_records(tmp_path)
     assert sorted(df.seed.unique()) == list(range(16))
     top1 = df[df.metric == "top1"].set_index("seed").value
@@ -141,9 +170,11 @@ def test_16_concurrent_writer_processes(tmp_path):
 
 def test_concurrent_writers_of_the_same_cell_leave_one_complete_record(tmp_path):
     _run_writers(tmp_path, seeds=[5] * 6, rounds=10)
-    assert _files(tmp_path) == ["vcop__r3d__ucf101__split1__linear__seed5.json"]
-    rec = read_record(tmp_path / _files(tmp_path)[0])
+    assert _files(tmp_path) == [".superseded", "vcop__r3d__ucf101__split1__linear__seed5__01234567.json"]
+    rec = read_record(tmp_path / _files(tmp_path)[1])
     assert rec["metrics"]["round"] == 9.0 and len(rec["extra"]["pad"]) == 20000
+    for old in records.superseded_dir(tmp_path).glob("*.json"):  # every superseded one whole
+        assert len(read_record(old)["extra"]["pad"]) == 20000
 
 
 @pytest.mark.parametrize("failing", ["replace", "fsync", "write"])
@@ -228,7 +259,7 @@ def test_invalid_file_is_named_and_can_be_skipped(tmp_path, caplog):
 
     with caplog.at_level(logging.WARNING, logger="results.records"):
         df = load_records(tmp_path, on_invalid="skip")
-    assert len(df) == 2 and set(df.record_file) == {"vcop__r3d__ucf101__split1__linear__seed0.json"}
+    assert len(df) == 2 and set(df.record_file) == {"vcop__r3d__ucf101__split1__linear__seed0__01234567.json"}
     skipped = dict(df.attrs["skipped"])
     assert set(skipped) == {str(tmp_path / "broken.json"), str(tmp_path / "noschema.json")}
     assert "missing fields ['metrics']" in skipped[str(tmp_path / "noschema.json")]
