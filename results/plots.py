@@ -2,19 +2,36 @@
 
     python -m results.plots [--results results/results.csv] [--curves results/pretrain_curves.csv] [--out results/plots]
 
-- top1_<protocol>: top-1 per method, one bar per dataset, with 95% t-interval error bars over seeds
-- retrieval_topk: top-k accuracy against k per method, one panel per dataset, with 95% bands
-- pretraining: training loss and validation pretext accuracy against epoch per method (mean over seeds, 95% band)
-- rank_flip: each method's rank under each protocol, one panel per dataset
+- top1_<protocol>: top-1 of every row (a method, its untrained control, a variant, ``random``, ``supervised``), one
+  panel per dataset, one bar per row, with 95% t-interval error bars over seeds
+- retrieval_topk: top-k accuracy against k per row, one panel per dataset, with 95% t-interval bands
+- pretraining: training loss and validation pretext accuracy against epoch per method (mean over seeds, 95% band),
+  with each method's chance accuracy as a dotted line in its colour
+- rank_flip: each row's rank by mean top-1 under each protocol, one panel per dataset (and backbone), with a 95%
+  bootstrap interval of the rank over seeds as error bars
 
-Intervals are the same t-intervals as the tables. Every file is always written (a figure without data says so), each
-atomically, so `dvc plots show` and readers never see a half-written image.
+Colours: a method has one colour in every figure: the fixed ``METHOD_COLOURS`` (seaborn "colorblind") for the known
+methods, and for any other name a colour picked by a stable hash (sha256) of the name from a 24-colour "husl" palette.
+A method's untrained control has the method's colour with a ``//`` hatch (bars) or a dashed line, a checkpoint row a
+``..`` hatch or a dash-dot line; the variants of a method keep its colour and differ by an extra hatch (bars) and the
+marker (lines). Row labels are ``results.tables.row_label`` (``tcgl (untrained)``, ``tcgl [variant]``).
+
+Intervals: the mean over seeds ± the same 95% t-interval as the tables, clipped to [0, 100] % (an accuracy cannot
+leave it; with 2-3 seeds the t-interval often does), and each such figure says so in its title, which also states the
+number of seeds per row ("3 seeds", or "2-3 seeds" when rows differ). The rank interval is the 2.5-97.5 percentile of
+the ranks over ``N_BOOT`` resamples of the seed list (with replacement, the same seeds for every row and protocol of a
+panel, fixed RNG seed, so the figure is deterministic).
+
+Every file is always written (a figure without data says so), each atomically, so `dvc plots show` and readers never
+see a half-written image; the bytes are the same on a rerun with the same data.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -28,136 +45,371 @@ import seaborn as sns  # noqa: E402
 
 from results.atomic import atomic_write  # noqa: E402
 from results.stats import mean_ci  # noqa: E402
-from results.tables import KS, PROTOCOL_NAMES, dataset_order, method_order, read_results  # noqa: E402
+from results.tables import (KS, PROTOCOL_NAMES, PROTOCOLS, ROW, dataset_order, method_order, read_results,  # noqa: E402
+                            row_label, seeds_of, table_rows)
 
-PROTOCOLS = ("linear", "finetune", "retrieval")
 PLOTS = tuple(f"top1_{p}" for p in PROTOCOLS) + ("retrieval_topk", "pretraining", "rank_flip")
+CLIP_NOTE = "95% t-interval over seeds, clipped to [0, 100] %"
+N_BOOT = 2000
+BOOT_SEED = 0
+_CB = sns.color_palette("colorblind", 10)
+METHOD_COLOURS = {"tcgl": _CB[0], "vcop": _CB[1], "sorder": _CB[2], "opn": _CB[3], "speednet": _CB[4],
+                  "supervised": _CB[5], "random": _CB[7]}
+OTHER_COLOURS = sns.color_palette("husl", 24)
+WEIGHT_HATCHES = {"pretrained": "", "untrained": "//", "checkpoint": ".."}
+WEIGHT_LINESTYLES = {"pretrained": "-", "untrained": "--", "checkpoint": "-."}
+VARIANT_HATCHES = ("", "\\\\", "xx", "++", "oo", "**", "--")
+VARIANT_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
-def _summary(values: pd.Series, scale: float = 100.0) -> tuple[float, float]:
-    """Mean and 95% t half-width (0 for a single seed), times ``scale`` (percent by default)."""
-    m, h, _ = mean_ci(values.to_numpy())
-    return scale * m, (0.0 if math.isnan(h) else scale * h)
+# ---- colours and styles --------------------------------------------------------------------------------------------
+
+def method_colour(method: str) -> tuple:
+    """The method's colour in every figure: fixed for the known methods, a stable hash of the name otherwise."""
+    if method in METHOD_COLOURS:
+        return tuple(METHOD_COLOURS[method])
+    digest = int(hashlib.sha256(method.encode("utf-8")).hexdigest(), 16)
+    return tuple(OTHER_COLOURS[digest % len(OTHER_COLOURS)])
 
 
-def _no_data(ax, what: str) -> None:
+@dataclass(frozen=True)
+class Style:
+    colour: tuple
+    hatch: str
+    linestyle: str
+    marker: str
+
+
+def row_style(method: str, weights: str, variant_index: int = 0) -> Style:
+    """Colour of the method; hatch / line style of the weights (``random`` is its own method, drawn plain); hatch
+    suffix and marker of the variant (0 = no variant)."""
+    control = weights == "untrained" and method != "random"
+    kind = weights if (control or weights == "checkpoint") else "pretrained"
+    return Style(method_colour(method), WEIGHT_HATCHES[kind] + VARIANT_HATCHES[variant_index % len(VARIANT_HATCHES)],
+                 WEIGHT_LINESTYLES[kind], VARIANT_MARKERS[variant_index % len(VARIANT_MARKERS)])
+
+
+def variant_indices(df: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """``{(method, variant): index}``: 0 for no variant, 1, 2, ... for a method's variants in sorted order."""
+    out = {}
+    if df.empty or "variant" not in df:
+        return out
+    for method, g in df.groupby("method"):
+        for i, v in enumerate(sorted(set(g.variant) - {""})):
+            out[(method, v)] = i + 1
+    return out
+
+
+def _style_of(row: tuple, variants: dict) -> Style:
+    return row_style(row[0], row[1], variants.get((row[0], row[2]), 0))
+
+
+def _row_labels(rows: list[tuple]) -> dict[tuple, str]:
+    """Display label of each ``ROW`` tuple; backbone and pretraining data added where a label would repeat."""
+    base = {r: row_label(r[0], r[1], r[2]) for r in rows}
+    counts = pd.Series(list(base.values())).value_counts()
+    return {r: (b if counts[b] == 1 else f"{b} ({r[3]}{', ' + r[4] if r[4] else ''})") for r, b in base.items()}
+
+
+# ---- numbers and text ----------------------------------------------------------------------------------------------
+
+def clipped_interval(values, scale: float = 100.0) -> tuple[float, float, float]:
+    """Mean and 95% t-interval of fractions, clipped to [0, 1], times ``scale`` (percent): (mean, lo, hi).
+    A single seed has no interval (lo = hi = mean)."""
+    m, h, _ = mean_ci(np.asarray(values, dtype=float))
+    h = 0.0 if math.isnan(h) else h
+    return scale * m, scale * max(0.0, m - h), scale * min(1.0, m + h)
+
+
+def seeds_text(counts) -> str:
+    """``3 seeds``, ``1 seed``, or ``2-3 seeds`` when the rows differ."""
+    counts = sorted(set(int(c) for c in counts)) or [0]
+    lo, hi = counts[0], counts[-1]
+    return f"{lo} seed{'' if lo == 1 else 's'}" if lo == hi else f"{lo}-{hi} seeds"
+
+
+def _title(fig, what: str, counts, note: str = CLIP_NOTE, per: str = "row") -> None:
+    fig.suptitle(f"{what}\nmean over {seeds_text(counts)} per {per}; {note}", fontsize=11)
+
+
+def _no_data(fig, ax, what: str) -> None:
     ax.text(0.5, 0.5, f"no {what} results yet", ha="center", va="center", transform=ax.transAxes, fontsize=12)
     ax.set_xticks([])
     ax.set_yticks([])
+    fig.suptitle(f"{what}: no results yet (0 seeds)", fontsize=11)
 
 
-def _palette(methods) -> dict:
-    return dict(zip(methods, sns.color_palette("colorblind", max(len(methods), 1))))
+def _percent_axis(ax) -> None:
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(max(lo, -1.0), min(hi, 101.0))
 
 
-def bar_top1(df: pd.DataFrame, protocol: str):
+def _panels(keys: list, width: float = 5.5, sharey: bool = False):
+    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(width * max(len(keys), 1), 4.8), squeeze=False,
+                             sharey=sharey)
+    return fig, list(axes[0])
+
+
+def _legend(ax, handles: dict, title: str = "row", **kw) -> None:
+    ax.legend(list(handles.values()), list(handles), title=title, fontsize=8, title_fontsize=9, **kw)
+
+
+# ---- top-1 bars ----------------------------------------------------------------------------------------------------
+
+def _bar_panel(ax, d: pd.DataFrame, rows: list, labels: dict, variants: dict, handles: dict) -> list[int]:
+    """One bar per row on one dataset; returns the seed count of each drawn bar."""
+    counts = []
+    for i, row in enumerate(rows):
+        s = seeds_of(d, row)
+        if s.empty:
+            continue
+        mean, lo, hi = clipped_interval(s)
+        st = _style_of(row, variants)
+        bars = ax.bar(i, mean, 0.8, yerr=[[mean - lo], [hi - mean]], color=st.colour, hatch=st.hatch,
+                      edgecolor="white", label=labels[row], capsize=3, error_kw={"ecolor": "0.2", "lw": 1.2})
+        handles.setdefault(labels[row], bars)
+        counts.append(len(s))
+    ax.set_xticks(range(len(rows)), [labels[r] for r in rows], rotation=35, ha="right", fontsize=8)
+    return counts
+
+
+def bar_top1(df: pd.DataFrame, protocol: str, variants: dict | None = None):
     d = df[(df.protocol == protocol) & (df.metric == "top1")]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    datasets = dataset_order(d.dataset)
+    fig, axes = _panels(datasets, width=max(5.0, 0.45 * len(table_rows(d)) + 2.0), sharey=True)
+    what = f"{PROTOCOL_NAMES[protocol].capitalize()}: top-1"
     if d.empty:
-        _no_data(ax, PROTOCOL_NAMES[protocol])
+        _no_data(fig, axes[0], what)
         return fig
-    methods, datasets = method_order(d.method), dataset_order(d.dataset)
-    width = 0.8 / len(datasets)
-    colours = sns.color_palette("deep", len(datasets))
-    for j, ds in enumerate(datasets):
-        stats = [(_summary(d[(d.method == m) & (d.dataset == ds)].groupby("seed").value.mean())
-                  if ((d.method == m) & (d.dataset == ds)).any() else (np.nan, 0.0)) for m in methods]
-        x = np.arange(len(methods)) + (j - (len(datasets) - 1) / 2) * width
-        ax.bar(x, [s[0] for s in stats], width, yerr=[s[1] for s in stats], capsize=3, label=ds, color=colours[j])
-    n_seeds = d.groupby(["method", "dataset"]).seed.nunique()
-    ax.set_xticks(np.arange(len(methods)), methods)
-    ax.set_xlabel("method")
-    ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_title(f"{PROTOCOL_NAMES[protocol].capitalize()}: top-1, mean ± 95% CI over "
-                 f"{n_seeds.min()}–{n_seeds.max()} seeds" if n_seeds.min() != n_seeds.max()
-                 else f"{PROTOCOL_NAMES[protocol].capitalize()}: top-1, mean ± 95% CI over {n_seeds.min()} seeds")
-    ax.legend(title="dataset")
+    variants = variant_indices(df) if variants is None else variants
+    rows = table_rows(d)
+    labels, handles, counts = _row_labels(rows), {}, []
+    for ax, ds in zip(axes, datasets):
+        counts += _bar_panel(ax, d[d.dataset == ds], rows, labels, variants, handles)
+        ax.set_title(ds)
+        ax.set_ylabel("top-1 accuracy (%)")
+        _percent_axis(ax)
+    _legend(axes[0], handles, ncol=min(len(handles), 3), loc="lower left", bbox_to_anchor=(0.0, 1.08))
+    _title(fig, what, counts)
     return fig
 
 
-def _dataset_panels(d: pd.DataFrame, what: str):
-    """One panel per dataset of ``d``; (figure, [(axis, dataset)], method colours), or no panels without data."""
-    datasets = dataset_order(d.dataset) or ["(none)"]
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.5), squeeze=False)
-    if d.empty:
-        _no_data(axes[0, 0], what)
-        return fig, [], {}
-    return fig, list(zip(axes[0], datasets)), _palette(method_order(d.method))
+# ---- retrieval top-k -----------------------------------------------------------------------------------------------
+
+def _topk_curve(ax, dd: pd.DataFrame, row: tuple, label: str, st: Style) -> list[int]:
+    pts = [(k, len(s), *clipped_interval(s)) for k in KS if not (s := seeds_of(dd, row, metric=f"top{k}")).empty]
+    if not pts:
+        return []
+    k, n, mean, lo, hi = map(np.array, zip(*pts))
+    ax.plot(k, mean, marker=st.marker, linestyle=st.linestyle, label=label, color=st.colour)
+    ax.fill_between(k, lo, hi, alpha=0.15, color=st.colour, linewidth=0)
+    return list(n)
 
 
-def retrieval_topk(df: pd.DataFrame):
+def retrieval_topk(df: pd.DataFrame, variants: dict | None = None):
     d = df[df.protocol == "retrieval"]
-    fig, panels, colours = _dataset_panels(d, "retrieval")
-    for ax, ds in panels:
+    datasets = dataset_order(d.dataset)
+    fig, axes = _panels(datasets)
+    if d.empty:
+        _no_data(fig, axes[0], "Retrieval top-k")
+        return fig
+    variants = variant_indices(df) if variants is None else variants
+    counts = []
+    for ax, ds in zip(axes, datasets):
         dd = d[d.dataset == ds]
-        for m in method_order(dd.method):
-            pts = [(k, *_summary(dd[(dd.method == m) & (dd.metric == f"top{k}")].groupby("seed").value.mean()))
-                   for k in KS if ((dd.method == m) & (dd.metric == f"top{k}")).any()]
-            if not pts:
-                continue
-            k, mean, half = map(np.array, zip(*pts))
-            ax.plot(k, mean, marker="o", label=m, color=colours[m])
-            ax.fill_between(k, mean - half, mean + half, alpha=0.15, color=colours[m])
+        rows = table_rows(dd)
+        labels = _row_labels(rows)
+        for row in rows:
+            counts += _topk_curve(ax, dd, row, labels[row], _style_of(row, variants))
         ax.set_xscale("log")
         ax.set_xticks(list(KS), [str(k) for k in KS])
         ax.set_xlabel("k (nearest training videos)")
         ax.set_ylabel("top-k accuracy (%)")
         ax.set_title(f"Retrieval on {ds}")
-        ax.legend(title="method", fontsize=9)
+        _percent_axis(ax)
+        ax.legend(title="row", fontsize=8, title_fontsize=9)
+    _title(fig, "Retrieval top-k accuracy", counts)
     return fig
 
 
-def pretraining(curves: pd.DataFrame):
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+# ---- pretraining curves --------------------------------------------------------------------------------------------
+
+def _curve_groups(curves: pd.DataFrame, df: pd.DataFrame) -> list[tuple[str, str, str, str, int]]:
+    """(method, backbone, variant_hash, label, variant index) per curve, in method order."""
+    named = {}
+    if not df.empty and {"variant_hash", "variant"} <= set(df.columns):
+        named = {(m, h): v for m, h, v in zip(df.method, df.variant_hash, df.variant)}
+    variants = variant_indices(df)
+    keys = curves[["method", "backbone", "variant_hash"]].drop_duplicates()
+    out = []
+    for m in method_order(keys.method):
+        km = keys[keys.method == m].sort_values(["backbone", "variant_hash"])
+        for i, (b, h) in enumerate(zip(km.backbone, km.variant_hash)):
+            v = named.get((m, h), "" if len(km.variant_hash.unique()) == 1 else str(h)[:8])
+            label = row_label(m, "pretrained", v) + (f" ({b})" if km.backbone.nunique() > 1 else "")
+            out.append((m, b, h, label, variants.get((m, v), 0 if (m, h) in named else i)))
+    return out
+
+
+def _mean_band(g: pd.DataFrame, col: str, scale: float, clip: bool):
+    """Per epoch: epochs (1-based), mean and the band of ``col`` over seeds (clipped to [0, 1] when ``clip``)."""
+    rows = []
+    for epoch, s in g.groupby("epoch")[col]:
+        s = s.dropna()
+        if s.empty:
+            continue
+        m, h, _ = mean_ci(s.to_numpy(dtype=float))
+        h = 0.0 if math.isnan(h) else h
+        lo, hi = (max(0.0, m - h), min(1.0, m + h)) if clip else (m - h, m + h)
+        rows.append((epoch + 1, scale * m, scale * lo, scale * hi))
+    return tuple(map(np.array, zip(*rows))) if rows else None
+
+
+def _chance_lines(ax, curves: pd.DataFrame) -> None:
+    """A dotted line at each method's pretext chance accuracy, in the method's colour."""
+    for m in method_order(curves.method):
+        for c in sorted(set(curves[curves.method == m].chance.dropna())):
+            ax.axhline(100 * c, color=method_colour(m), linestyle=":", lw=1.5, label=f"{m} chance ({100 * c:.1f}%)")
+
+
+def _normalise_curves(curves: pd.DataFrame) -> pd.DataFrame:
+    c = curves.copy()
+    for col, default in (("variant_hash", ""), ("chance", np.nan), ("backbone", ""), ("train_loss", np.nan),
+                         ("val_acc", np.nan)):
+        if col not in c:
+            c[col] = default
+    c["variant_hash"] = c.variant_hash.fillna("").astype(str)
+    return c
+
+
+def pretraining(curves: pd.DataFrame, df: pd.DataFrame | None = None):
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    curves = _normalise_curves(curves)
     if curves.empty:
         for ax in axes:
-            _no_data(ax, "pretraining")
+            _no_data(fig, ax, "pretraining")
         return fig
-    colours = _palette(method_order(curves.method))
-    panels = ((axes[0], "train_loss", "training loss", 1.0), (axes[1], "val_acc", "validation pretext acc. (%)", 100.0))
-    for ax, col, label, scale in panels:
-        for m in method_order(curves.method):
-            g = curves[curves.method == m].groupby("epoch")[col]
-            stats = g.apply(lambda s: pd.Series(_summary(s, scale), index=["mean", "half"])).unstack()
-            epochs = stats.index.to_numpy() + 1
-            ax.plot(epochs, stats["mean"], marker=".", label=m, color=colours[m])
-            ax.fill_between(epochs, stats["mean"] - stats["half"], stats["mean"] + stats["half"], alpha=0.15,
-                            color=colours[m])
+    df = pd.DataFrame(columns=ROW) if df is None else df
+    panels = ((axes[0], "train_loss", "training loss", 1.0, False),
+              (axes[1], "val_acc", "validation pretext acc. (%)", 100.0, True))
+    counts = []
+    for m, b, h, label, vi in _curve_groups(curves, df):
+        g = curves[(curves.method == m) & (curves.backbone == b) & (curves.variant_hash == h)]
+        st = row_style(m, "pretrained", vi)
+        counts.append(g.seed.nunique())
+        for ax, col, _, scale, clip in panels:
+            band = _mean_band(g, col, scale, clip)
+            if band is None:
+                continue
+            epochs, mean, lo, hi = band
+            ax.plot(epochs, mean, marker=st.marker, markersize=4, label=label, color=st.colour, linestyle=st.linestyle)
+            ax.fill_between(epochs, lo, hi, alpha=0.15, color=st.colour, linewidth=0)
+    _chance_lines(axes[1], curves)
+    for ax, _, ylabel, _, _ in panels:
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.set_ylabel(label)
-    axes[0].set_yscale("log")
-    axes[0].set_title("Pretraining loss (each method's own loss)")
-    axes[1].set_title("Pretext accuracy on held-out training videos")
-    axes[1].legend(title="method", fontsize=9)
+        ax.set_ylabel(ylabel)
+    if (curves.train_loss.dropna() > 0).all() and curves.train_loss.notna().any():
+        axes[0].set_yscale("log")
+    _percent_axis(axes[1])
+    axes[0].set_title("Pretraining loss (each method's own loss)", fontsize=10)
+    axes[1].set_title("Pretext accuracy on held-out training videos\n(dotted: the method's chance accuracy)",
+                      fontsize=10)
+    axes[1].legend(title="method", fontsize=8, title_fontsize=9, loc="center left", bbox_to_anchor=(1, 0.5))
+    _title(fig, "Pretraining", counts, note=f"bands: {CLIP_NOTE} (accuracy), unclipped (loss)",
+           per="curve")
     return fig
 
 
-def rank_flip(df: pd.DataFrame):
-    d = df[df.metric == "top1"]
-    fig, panels, colours = _dataset_panels(d, "top-1")
-    for ax, ds in panels:
-        means = d[d.dataset == ds].groupby(["protocol", "method"]).value.mean().unstack("protocol")
-        protocols = [p for p in PROTOCOLS if p in means.columns]
-        ranks = means[protocols].rank(ascending=False, method="average")
-        for m in method_order(ranks.index):
-            ax.plot(range(len(protocols)), ranks.loc[m], marker="o", label=m, color=colours[m], lw=2)
-        ax.set_xticks(range(len(protocols)), [PROTOCOL_NAMES[p] for p in protocols])
-        ax.set_yticks(range(1, len(ranks) + 1))
-        ax.invert_yaxis()
-        ax.set_xlabel("protocol")
-        ax.set_ylabel("rank by mean top-1 (1 = best)")
-        ax.set_title(f"Rank flips across protocols, {ds}")
-        ax.legend(title="method", fontsize=9, loc="center left", bbox_to_anchor=(1, 0.5))
+# ---- rank flips ----------------------------------------------------------------------------------------------------
+
+def average_ranks(means: np.ndarray) -> np.ndarray:
+    """Rank 1 = largest along the last axis, ties share the average rank (as ``pandas.rank(ascending=False)``);
+    NaN entries get NaN and are not counted."""
+    a, b = means[..., None, :], means[..., :, None]
+    ranks = 1.0 + (a > b).sum(-1) + 0.5 * ((a == b).sum(-1) - 1)
+    return np.where(np.isnan(means), np.nan, ranks)
+
+
+def rank_bootstrap(per_seed: pd.DataFrame, n_boot: int = N_BOOT, seed: int = BOOT_SEED,
+                   level: float = 0.95) -> pd.DataFrame:
+    """Rank of each row's mean under each protocol, with a seed-bootstrap percentile interval.
+
+    ``per_seed`` has columns ``row``, ``protocol``, ``seed`` and ``value`` (one value per row, protocol and seed).
+    Each resample draws the seed list with replacement, once for all rows and protocols, recomputes each row's mean
+    over the drawn seeds it has and the ranks; the interval is the ``(1 - level) / 2`` and ``(1 + level) / 2``
+    quantiles, widened to include the point rank. Returns a frame indexed by (row, protocol) with ``rank``, ``lo``,
+    ``hi`` and ``n`` (seeds). Deterministic for a given ``seed``."""
+    cells = per_seed.groupby(["protocol", "row", "seed"]).value.mean()
+    seeds = np.sort(per_seed.seed.unique())
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(seeds), size=(n_boot, len(seeds)))
+    counts = np.zeros((n_boot, len(seeds)))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    out = []
+    for protocol in cells.index.unique("protocol"):
+        v = cells.loc[protocol].unstack("seed").reindex(columns=seeds)
+        x = v.to_numpy(dtype=float)
+        have = ~np.isnan(x)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot = (counts @ np.where(have, x, 0.0).T) / (counts @ have.T.astype(float))
+        rank = average_ranks(np.nanmean(x, axis=1))
+        with np.errstate(invalid="ignore"):
+            lo, hi = np.nanquantile(average_ranks(boot), [(1 - level) / 2, (1 + level) / 2], axis=0)
+        for i, row in enumerate(v.index):
+            out.append((row, protocol, rank[i], min(lo[i], rank[i]), max(hi[i], rank[i]), int(have[i].sum())))
+    return pd.DataFrame(out, columns=["row", "protocol", "rank", "lo", "hi", "n"]).set_index(["row", "protocol"])
+
+
+def _rank_panel(ax, dd: pd.DataFrame, variants: dict) -> list[int]:
+    rows = table_rows(dd)
+    labels = _row_labels(rows)
+    dd = dd.assign(row=[labels[tuple(r)] for r in dd[ROW].itertuples(index=False, name=None)])
+    per_seed = dd.groupby(["row", "protocol", "seed"], as_index=False).value.mean()
+    ranks = rank_bootstrap(per_seed)
+    protocols = [p for p in PROTOCOLS if p in set(dd.protocol)]
+    for i, row in enumerate(rows):
+        r = ranks.loc[labels[row]].reindex(protocols).dropna(subset=["rank"])
+        x = np.array([protocols.index(p) for p in r.index]) + (i - (len(rows) - 1) / 2) * min(0.06, 0.5 / len(rows))
+        st = _style_of(row, variants)
+        ax.errorbar(x, r["rank"], yerr=[r["rank"] - r.lo, r.hi - r["rank"]], color=st.colour, linestyle=st.linestyle,
+                    marker=st.marker, label=labels[row], lw=2, capsize=3)
+    ax.set_xticks(range(len(protocols)), [PROTOCOL_NAMES[p] for p in protocols])
+    ax.set_yticks(range(1, len(rows) + 1))
+    ax.invert_yaxis()
+    ax.set_xlabel("protocol")
+    ax.set_ylabel("rank by mean top-1 (1 = best)")
+    ax.legend(title="row", fontsize=8, title_fontsize=9, loc="center left", bbox_to_anchor=(1, 0.5))
+    return list(ranks.n)
+
+
+def rank_flip(df: pd.DataFrame, variants: dict | None = None):
+    """Ranks within each (dataset, backbone), checkpoint rows left out, as the protocol_sensitivity table."""
+    d = df[(df.metric == "top1") & (df.weights != "checkpoint")]
+    keys = sorted(set(zip(d.dataset, d.backbone)), key=lambda k: (dataset_order(d.dataset).index(k[0]), k[1]))
+    fig, axes = _panels(keys, width=7.5)
+    if d.empty:
+        _no_data(fig, axes[0], "Rank flips (top-1)")
+        return fig
+    variants = variant_indices(df) if variants is None else variants
+    counts = []
+    for ax, (ds, backbone) in zip(axes, keys):
+        counts += _rank_panel(ax, d[(d.dataset == ds) & (d.backbone == backbone)], variants)
+        ax.set_title(ds if d.backbone.nunique() == 1 else f"{ds}, {backbone}")
+    _title(fig, "Rank flips across protocols", counts,
+           note=f"error bars: 95% bootstrap interval of the rank ({N_BOOT} resamples of the seeds, shared by all rows)")
     return fig
 
+
+# ---- all figures ---------------------------------------------------------------------------------------------------
 
 def render_all(df: pd.DataFrame, curves: pd.DataFrame) -> dict[str, "plt.Figure"]:
-    sns.set_theme(context="notebook", style="whitegrid", font_scale=1.05)
-    figs = {f"top1_{p}": bar_top1(df, p) for p in PROTOCOLS}
-    figs["retrieval_topk"] = retrieval_topk(df)
-    figs["pretraining"] = pretraining(curves)
-    figs["rank_flip"] = rank_flip(df)
+    sns.set_theme(context="notebook", style="whitegrid", font_scale=1.0)
+    variants = variant_indices(df)
+    figs = {f"top1_{p}": bar_top1(df, p, variants) for p in PROTOCOLS}
+    figs["retrieval_topk"] = retrieval_topk(df, variants)
+    figs["pretraining"] = pretraining(curves, df)
+    figs["rank_flip"] = rank_flip(df, variants)
     return figs
 
 
@@ -184,7 +436,8 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="results/plots")
     a = ap.parse_args(argv)
     df = read_results(a.results)
-    curves = pd.read_csv(a.curves)
+    curves = pd.read_csv(a.curves, dtype={"variant_hash": str}, keep_default_na=False, na_values={
+        c: [""] for c in ("chance", "train_loss", "train_acc", "val_loss", "val_acc")})
     paths = save_all(render_all(df, curves), Path(a.out))
     print(f"wrote {len(paths)} plot files to {a.out}")
 
