@@ -1,109 +1,107 @@
-"""The DVC pipeline end to end on a small matrix (preset=smoke), in a copy of the repository."""
+"""The DVC pipeline end to end on a small matrix (preset=smoke), in a copy of the repository, with launcher: local."""
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
 import yaml
 
+from dvc_repo import changed_stages, copy_repo, dvc, sh
 from helpers import REPO
 
 pytestmark = pytest.mark.slow
-
-
-def sh(cmd, cwd, env, check=True, timeout=600):
-    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    if check and r.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-    return r
-
-
-def dvc(*args, cwd, env, check=True):
-    return sh([sys.executable, "-m", "dvc", *args], cwd, env, check)
-
-
-def changed_stages(repo, env) -> set[str]:
-    return set(json.loads(dvc("status", "--json", cwd=repo, env=env).stdout or "{}"))
+SMOKE = {"methods": ["random", "speednet", "tcgl"], "backbones": ["tiny"], "seeds": [0], "protocols": ["linear",
+                                                                                                       "retrieval"],
+         "datasets": ["ucf101"]}
 
 
 @pytest.fixture(scope="module")
 def pipeline_repo(tmp_path_factory):
-    """A committed copy of this checkout (tracked and new files) with a 2-method x 1-seed smoke matrix, reproduced."""
-    repo = tmp_path_factory.mktemp("pipeline") / "repo"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split("\n")
-    for rel in filter(None, files):
-        src = REPO / rel
-        if src.is_file() and not rel.startswith(("results/tables/", "results/plots/")):
-            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, repo / rel)
-    for stale in ("dvc.lock", "results/results.csv", "results/metrics.json"):
-        (repo / stale).unlink(missing_ok=True)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["matrix"].update(methods=["random", "speednet"], seeds=[0], protocols=["linear", "retrieval"],
-                            datasets=["ucf101"])
-    params["run"].update(preset="smoke", overrides=[])
-    params["local"] = {"warm_worker": True, "idle_s": 30}
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "copy"]):
-        sh(["git", *cmd], repo, env)
+    """The smoke matrix (random, speednet, tcgl and tcgl's untrained control; one seed), reproduced."""
+    repo, env = copy_repo(tmp_path_factory.mktemp("pipeline") / "repo", SMOKE)
     out = dvc("repro", cwd=repo, env=env).stdout
-    cells = {st for st in ran_stages(out) if st not in ("aggregate", "tables", "plots")}
-    assert len(cells) == 9 and out.count("forked from warm worker") == 9  # every cell ran in the warm worker
+    assert "4 cell(s) in the matrix, 0 done already, 4 to run" in out
     return repo, env
+
+
+def records(repo) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((repo / "results" / "records").glob("*.json"))}
 
 
 def test_repro_writes_records_tables_plots_and_metrics(pipeline_repo):
     repo, env = pipeline_repo
-    df = pd.read_csv(repo / "results" / "results.csv")
-    assert set(df.method) == {"random", "speednet"} and set(df.protocol) == {"linear", "retrieval"}
-    assert set(df.dataset) == {"embedded-ucf101"} and not df.git_dirty.any()  # dvc.lock updates are not "dirty"
-    assert json.loads((repo / "results" / "metrics.json").read_text())["cells"] == {"expected": 4, "missing": 0}
-    for stem in ("action_recognition", "linear_probe", "retrieval", "reported_vs_reproduced", "protocol_sensitivity"):
+    df = pd.read_csv(repo / "results" / "results.csv", keep_default_na=False)
+    rows = set(zip(df.method, df.weights))
+    assert rows == {("random", "untrained"), ("speednet", "pretrained"), ("tcgl", "pretrained"),
+                    ("tcgl", "untrained")}  # tcgl's STKD makes its own control; speednet's is random
+    assert set(df.protocol) == {"linear", "retrieval"} and set(df.dataset) == {"embedded-ucf101"}
+    assert not df.git_dirty.any() and len(set(df.git_sha)) == 1
+    assert {"timestamp", "wall_time_s"}.isdisjoint(df.columns)  # no wall clock in a committed output
+    assert json.loads((repo / "results" / "metrics.json").read_text())["records"] == {"expected": 8, "missing": 0}
+    for stem in ("action_recognition", "linear_probe", "retrieval_top1", "retrieval", "reported_vs_reproduced",
+                 "protocol_sensitivity"):
         assert (repo / "results" / "tables" / f"{stem}.md").stat().st_size > 0
         assert "\\toprule" in (repo / "results" / "tables" / f"{stem}.tex").read_text()
+    linear = (repo / "results" / "tables" / "linear_probe.md").read_text()
+    assert "| tcgl (untrained) |" in linear and "Holm-corrected" in linear
     assert len(list((repo / "results" / "plots").glob("*.png"))) == 6
-    shown = json.loads(dvc("metrics", "show", "--json", cwd=repo, env=env).stdout)
-    assert "speednet-tiny" in json.dumps(shown)
-    assert json.loads((repo / "data" / "manifest.json").read_text())["ucf101"]["synthetic"] is True
-    # data, checkpoints and features are DVC outputs, ignored by git
+    curves = pd.read_csv(repo / "results" / "pretrain_curves.csv")
+    assert set(curves.method) == {"speednet", "tcgl"} and set(curves.chance.round(4)) == {0.5, 0.1667}
+    assert "speednet-tiny" in json.dumps(json.loads(dvc("metrics", "show", "--json", cwd=repo, env=env).stdout))
+    # records are a DVC output (not in git); the aggregates, tables and plots are committed files
     ignored = sh(["git", "status", "--porcelain", "--ignored"], repo, env).stdout
-    for path in ("data/", "runs/", "results/records/"):
-        assert f"!! {path}" in ignored
+    assert "!! results/records/" in ignored and "?? results/results.csv" in ignored
     assert dvc("status", cwd=repo, env=env).stdout.strip().endswith("up to date.")
+    status = sh([sys.executable, "-m", "protocols.pipeline", "status"], repo, env).stdout.splitlines()
+    cells = {ln.split()[0]: ln.split()[1] for ln in status[1:]}
+    assert cells == {c: "done" for c in ("random__tiny__seed0", "speednet__tiny__seed0", "tcgl__tiny__seed0",
+                                         "tcgl__untrained__tiny__seed0")}
 
 
-def ran_stages(output: str) -> set[str]:
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
-
-
-def test_one_method_config_edit_reruns_only_that_method(pipeline_repo):
+def test_a_fresh_clone_reproduces_the_committed_results_byte_for_byte(pipeline_repo, tmp_path):
+    """The results committed (dvc.lock, CSV, metrics, tables, plots) come back bit for bit from a clone that has no
+    DVC cache, no data and no runs: every record, the data included, is computed again."""
     repo, env = pipeline_repo
-    conf = repo / "protocols" / "conf" / "method" / "speednet.yaml"
-    original = conf.read_text()
-    other = next((repo / "results" / "records").glob("random__tiny__seed0__ucf101__linear/*.json"))
-    before = other.read_bytes()
-    try:
-        conf.write_text(original.replace("lr: ", "lr: 0.5 #", 1))
-        assert changed_stages(repo, env) == {"pretrain@speednet-tiny-0"}
-        assert ran_stages(dvc("repro", cwd=repo, env=env).stdout) == {
-            "pretrain@speednet-tiny-0", "features@speednet-tiny-0-ucf101", "evaluate@speednet-tiny-0-linear-ucf101",
-            "evaluate@speednet-tiny-0-retrieval-ucf101", "aggregate", "tables", "plots"}
-        assert other.read_bytes() == before
-    finally:
-        conf.write_text(original)
-    dvc("repro", cwd=repo, env=env)  # back to the committed config: DVC restores those cells from its run cache
-    assert changed_stages(repo, env) == set()
+    sh(["git", "add", "-A"], repo, env)
+    sh(["git", "commit", "-qm", "results"], repo, env)
+    clone = tmp_path / "clone"
+    sh(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
+    out = dvc("repro", cwd=clone, env=env).stdout
+    assert "4 to run" in out and "Running stage 'data'" in out
+    assert sh(["git", "status", "--porcelain"], clone, env).stdout == ""  # dvc.lock and every result file unchanged
+    assert records(clone) == records(repo)
+    assert dvc("status", cwd=clone, env=env).stdout.strip().endswith("up to date.")
+    assert "Running stage" not in dvc("repro", cwd=clone, env=env).stdout
 
 
-def test_adding_a_seed_adds_only_its_cells(pipeline_repo):
+def test_the_sweep_stage_depends_on_the_code_its_records_depend_on():
+    from results.provenance import EVAL_CODE
+
+    deps = set(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["sweep"]["deps"])
+    assert set(EVAL_CODE) <= deps
+    orchestration = {"run.py", "pipeline.py", "config_checks.py", "__init__.py"}
+    for module in (REPO / "protocols").glob("*.py"):
+        assert f"protocols/{module.name}" in EVAL_CODE or module.name in orchestration, (
+            f"protocols/{module.name} is neither code a record depends on (results.provenance.EVAL_CODE and the "
+            "sweep's deps in dvc.yaml) nor orchestration: classify it")
+
+
+def test_second_repro_runs_nothing_and_a_dry_run_lists_nothing(pipeline_repo):
+    repo, env = pipeline_repo
+    before = records(repo)
+    out = dvc("repro", cwd=repo, env=env).stdout
+    assert "Running stage" not in out
+    dry = sh([sys.executable, "-m", "protocols.pipeline", "sweep", "--dry-run"], repo, env).stdout
+    assert "0 to run" in dry and records(repo) == before
+
+
+def test_adding_a_seed_runs_only_its_cells(pipeline_repo):
     repo, env = pipeline_repo
     params_file = repo / "params.yaml"
     original = params_file.read_text()
@@ -111,68 +109,67 @@ def test_adding_a_seed_adds_only_its_cells(pipeline_repo):
         params = yaml.safe_load(original)
         params["matrix"]["seeds"] = [0, 1]
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-        changed = changed_stages(repo, env)
-        assert {s for s in changed if s.startswith(("pretrain", "features", "evaluate"))} == {
-            "pretrain@random-tiny-1", "pretrain@speednet-tiny-1", "features@random-tiny-1-ucf101",
-            "features@speednet-tiny-1-ucf101", "evaluate@random-tiny-1-linear-ucf101",
-            "evaluate@random-tiny-1-retrieval-ucf101", "evaluate@speednet-tiny-1-linear-ucf101",
-            "evaluate@speednet-tiny-1-retrieval-ucf101"}
-        assert "aggregate" in changed and not any("-0" in s for s in changed)
+        assert changed_stages(repo, env) == {"sweep"}
+        dry = sh([sys.executable, "-m", "protocols.pipeline", "sweep", "--dry-run"], repo, env).stdout
+        assert "8 cell(s) in the matrix, 4 done already, 4 to run" in dry
+        assert {ln.split()[-1] for ln in dry.splitlines() if "would run" in ln} == {
+            "random__tiny__seed1", "speednet__tiny__seed1", "tcgl__tiny__seed1", "tcgl__untrained__tiny__seed1"}
     finally:
         params_file.write_text(original)
+    assert changed_stages(repo, env) == set()
 
 
-def test_exp_run_with_a_one_off_variation_keeps_finished_cells(pipeline_repo):
+def test_one_method_config_edit_reruns_only_that_method_and_keeps_the_old_record(pipeline_repo):
     repo, env = pipeline_repo
-    record = next((repo / "results" / "records").glob("speednet__tiny__seed0__ucf101__linear/*.json"))
-    before = record.read_bytes()
-    dvc("exp", "run", "-S", "matrix.protocols=[linear]", cwd=repo, env=env)
-    df = pd.read_csv(repo / "results" / "results.csv")
-    assert set(df.protocol) == {"linear"}
-    assert record.read_bytes() == before  # the evaluate cell was not re-run
-    assert "linear" in dvc("exp", "show", "--no-pager", "--csv", cwd=repo, env=env).stdout
+    conf = repo / "protocols" / "conf" / "method" / "speednet.yaml"
+    original = conf.read_text()
+    before = records(repo)
+    try:
+        conf.write_text(original.replace("lr: ", "lr: 0.5 #", 1))
+        out = dvc("repro", cwd=repo, env=env).stdout
+        assert "4 cell(s) in the matrix, 3 done already, 1 to run" in out and "speednet__tiny__seed0: done" in out
+        after = records(repo)
+        kept = {k for k in before if not k.startswith(("speednet", "matrix"))}
+        assert all(after[k] == before[k] for k in kept)  # the other cells were not touched
+        new = {k for k in after if k.startswith("speednet")}
+        assert len(new) == 2 and new.isdisjoint(before)  # another config: another variant, other files
+        old = {p.name.rsplit(".", 2)[0] + ".json" for p in (repo / "results" / "records" / ".superseded").glob("*.json")}
+        assert {k for k in before if k.startswith("speednet")} <= old  # the earlier result is kept, not lost
+        df = pd.read_csv(repo / "results" / "results.csv", keep_default_na=False)
+        assert len(set(df[df.method == "speednet"].variant_hash)) == 1  # the table holds the matrix's config only
+    finally:
+        conf.write_text(original)
 
 
-def _tensors(path) -> dict:
-    import torch
-
-    def flat(o, p=""):
-        if isinstance(o, dict):
-            for k, v in o.items():
-                yield from flat(v, f"{p}/{k}")
-        elif torch.is_tensor(o):
-            yield p, o
-
-    return dict(flat(torch.load(path, map_location="cpu", weights_only=False)))
-
-
-def _cell_outputs(repo) -> dict:
-    ckpt = next((repo / "runs/pipeline/pretrain/speednet__tiny__seed0").glob("*/final.pt"))
-    feats = sorted((_tensors(f) for f in (repo / "runs/pipeline/features/speednet__tiny__seed0__ucf101").glob("*.pt")),
-                   key=lambda d: (d["/labels"].numel(), float(d["/pooled"].sum())))
-    rec = json.loads(next((repo / "results/records/speednet__tiny__seed0__ucf101__linear").glob("*.json")).read_text())
-    return {"weights": _tensors(ckpt), "features": feats, "record": rec}
-
-
-def test_cells_in_the_warm_worker_equal_cells_in_fresh_processes(pipeline_repo):
-    """Runs last (it re-runs cells). The fixture's repro ran every cell in a fork of the warm worker; the same
-    three cells again, each in a fresh process (VSSL_WARM=0), give the same weights, features and metrics."""
-    import torch
-
-    repo, env = pipeline_repo
-    sh(["git", "checkout", "--", "params.yaml"], repo, env)  # undo the exp run's params: a clean tree, as before
-    warm = _cell_outputs(repo)
-    cold_env = {**env, "VSSL_WARM": "0"}
-    stages = ("pretrain@speednet-tiny-0", "features@speednet-tiny-0-ucf101", "evaluate@speednet-tiny-0-linear-ucf101")
-    for stage in stages:
-        out = dvc("repro", "-f", "-s", stage, cwd=repo, env=cold_env).stdout
-        assert "forked from warm worker" not in out and "Running stage" in out
-    cold = _cell_outputs(repo)
-    assert warm["weights"].keys() == cold["weights"].keys() and len(warm["weights"]) > 5
-    assert all(torch.equal(warm["weights"][k], cold["weights"][k]) for k in warm["weights"])
-    assert len(warm["features"]) == len(cold["features"]) == 3
-    for a, b in zip(warm["features"], cold["features"]):
-        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    volatile = {"timestamp", "wall_time_s"}  # the checkpoint sha256 too is the same: byte-identical weights
-    assert {k: v for k, v in warm["record"].items() if k not in volatile} == \
-        {k: v for k, v in cold["record"].items() if k not in volatile}
+def test_a_killed_cell_fails_alone_and_the_rerun_runs_only_it(tmp_path):
+    """Cells run concurrently; one killed mid-run fails the stage with its log named, the others' records stay, and
+    the next `dvc repro` runs that cell alone."""
+    repo, env = copy_repo(tmp_path / "repo", {"methods": ["random", "speednet", "vcop"], "seeds": [0],
+                                              "protocols": ["linear"], "datasets": ["ucf101"]})
+    dvc("repro", "data", cwd=repo, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    status = repo / "runs" / "pipeline" / "status.json"
+    victim, deadline = None, time.time() + 120
+    while victim is None and time.time() < deadline:
+        time.sleep(0.2)
+        try:
+            cells = json.loads(status.read_text())["cells"]
+        except (OSError, ValueError):
+            continue
+        cell = cells.get("vcop__tiny__seed0", {})
+        if cell.get("state") == "running":
+            victim = int(cell["job"].split()[-1])
+    assert victim, "vcop's cell never started"
+    time.sleep(2)
+    os.kill(victim, signal.SIGKILL)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    assert "vcop__tiny__seed0: failed" in out and "exit -9" in out and "runs/pipeline/logs/vcop__tiny__seed0.log" in out
+    overlap = json.loads(status.read_text())["cells"]
+    assert set(c["state"] for c in overlap.values()) == {"done", "failed"}
+    done = {p.name.split("__")[0] for p in (repo / "results" / "records").glob("*.json") if p.name != "matrix.json"}
+    assert done == {"random", "speednet"}
+    again = dvc("repro", cwd=repo, env=env).stdout
+    assert "3 cell(s) in the matrix, 2 done already, 1 to run" in again and "vcop__tiny__seed0: done" in again
+    assert changed_stages(repo, env) == set()

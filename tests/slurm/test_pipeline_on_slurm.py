@@ -1,39 +1,79 @@
-"""The DVC pipeline's heavy stages dispatched to the real local SLURM cluster (params: launcher=slurm)."""
+"""`dvc repro` with launcher: slurm on the real local cluster: the matrix as one job array, run concurrently; a
+cancelled cell fails alone, and the next `dvc repro` submits that cell and nothing else."""
 from __future__ import annotations
 
-import os
+import json
+import re
 import subprocess
 import sys
+import time
+from datetime import datetime
 
 import pytest
-import yaml
 
-from helpers import REPO
+from sacct_rows import sacct, settled
+from dvc_repo import changed_stages, copy_repo, dvc
 
 pytestmark = pytest.mark.slow
+CELLS = ["random__tiny__seed0", "speednet__tiny__seed0", "vcop__tiny__seed0", "sorder__tiny__seed0"]
 
 
-def test_pipeline_stage_runs_as_a_slurm_job(slurm_cluster, tmp_path):
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["matrix"].update(methods=["speednet"], seeds=[0], datasets=["ucf101"])
-    params["run"].update(preset="smoke", overrides=[])
-    params["launcher"] = "slurm"
-    params["slurm"].update(cpus_per_task=1, timeout_min=10)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "PYTHONPATH": f"{REPO}:{os.environ.get('PYTHONPATH', '')}"}
+def _array_jobs(out: str) -> list[str]:
+    return re.findall(r"submitted to SLURM as job (\d+)", out)
 
-    def stage(*args):
-        return subprocess.run([sys.executable, "-m", "protocols.pipeline", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300)
 
-    assert stage("data").returncode == 0  # generated here, in the stage's own process
-    r = stage("pretrain", "--method", "speednet", "--backbone", "tiny", "--seed", "0")
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    assert "as SLURM job" in r.stdout and "finished" in r.stdout
-    job_dir = tmp_path / "runs" / "pipeline" / "submitit" / "pretrain-speednet__tiny__seed0"
-    assert list(job_dir.glob("*_result.pkl")) and list(job_dir.glob("*_log.out"))
-    assert list((tmp_path / "runs" / "pipeline" / "pretrain" / "speednet__tiny__seed0").glob("*/final.pt"))
+def _intervals(array: str) -> dict[str, tuple[datetime, datetime]]:
+    rows = settled(array, "JobID,State,Start,End", timeout=60)
+    return {job: (datetime.fromisoformat(start), datetime.fromisoformat(end)) for job, _, start, end in rows
+            if start not in ("Unknown", "None") and end not in ("Unknown", "None")}
 
-    # a failing cell fails its stage with the job's error, instead of hanging
-    bad = stage("pretrain", "--method", "nosuchmethod", "--backbone", "tiny", "--seed", "0")
-    assert bad.returncode != 0 and "nosuchmethod" in bad.stderr
+
+def test_the_matrix_runs_as_one_concurrent_job_array_and_only_a_failed_cell_is_rerun(slurm_cluster, tmp_path):
+    slurm = {"partition": None, "account": None, "qos": None, "constraint": None, "gres": None, "gpus": 0,
+             "cpus_per_task": 1, "mem_gb": 2, "timeout_min": 15, "max_requeues": 1, "array_parallelism": None,
+             "additional": {}}
+    repo, env = copy_repo(tmp_path / "repo", {"methods": ["random", "speednet", "vcop", "sorder"], "seeds": [0],
+                                              "protocols": ["linear"], "datasets": ["ucf101"]},
+                          launcher="slurm", slurm=slurm)
+    dvc("repro", "data", cwd=repo, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    status, victim, deadline = repo / "runs" / "pipeline" / "status.json", None, time.time() + 240
+    while victim is None and time.time() < deadline:  # cancel vcop's task as soon as it is submitted
+        time.sleep(0.2)
+        try:
+            cell = json.loads(status.read_text())["cells"]["vcop__tiny__seed0"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if cell["job"].startswith("SLURM job"):
+            victim = cell["job"].split()[-1]
+    assert victim, "vcop's task was never submitted"
+    subprocess.run(["scancel", victim], check=True, timeout=30)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode != 0, out[-3000:]
+    (array,) = _array_jobs(out)
+    assert "4 cell(s) submitted to SLURM as job" in out and "(one job array)" in out
+    assert "vcop__tiny__seed0: failed" in out and "cancelled before it started" in out, out[-3000:]
+    cells = json.loads(status.read_text())["cells"]
+    assert {n: c["state"] for n, c in cells.items()} == {c: "failed" if c.startswith("vcop") else "done"
+                                                         for c in CELLS}
+    names = {p.name.split("__")[0] for p in (repo / "results" / "records").glob("*.json") if p.name != "matrix.json"}
+    assert names == {"random", "speednet", "sorder"}  # the other three are recorded
+
+    # the tasks of the array ran side by side: at least two at once on the 2-CPU node, in less time than their sum
+    spans = _intervals(array)
+    assert len(spans) >= 3, spans
+    overlapping = max(sum(s <= t < e for s, e in spans.values()) for t, _ in spans.values())
+    summed = sum((e - s).total_seconds() for s, e in spans.values())
+    done = [c for c in cells.values() if c["state"] == "done"]
+    wall = max(c["end"] for c in done) - min(c["start"] for c in done)
+    print(f"array {array}: the 3 completed cells took {wall:.0f} s from the first start to the last end; their "
+          f"tasks' summed elapsed {summed:.0f} s; at most {overlapping} at once")
+    assert overlapping >= 2 and wall < summed
+
+    again = dvc("repro", cwd=repo, env=env).stdout
+    assert "4 cell(s) in the matrix, 3 done already, 1 to run" in again and "vcop__tiny__seed0: done" in again
+    (array2,) = _array_jobs(again)
+    assert len(sacct(array2, "JobID,State")) == 1  # one job: the failed cell only
+    assert changed_stages(repo, env) == set()
+    assert "Running stage" not in dvc("repro", cwd=repo, env=env).stdout  # and then nothing at all
