@@ -129,7 +129,7 @@ def seeds_text(counts) -> str:
 
 
 def _title(fig, what: str, counts, note: str = CLIP_NOTE, per: str = "row") -> None:
-    fig.suptitle(f"{what}\nmean over {seeds_text(counts)} per {per}; {note}", fontsize=11)
+    fig.suptitle(f"{what}\nmean over {seeds_text(counts)} per {per}\n{note}", fontsize=11)
 
 
 def _no_data(fig, ax, what: str) -> None:

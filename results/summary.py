@@ -44,7 +44,7 @@ def _cell(r) -> str:
 def markdown(summary: pd.DataFrame) -> str:
     cols = sorted({(r.protocol, r.dataset) for r in summary.itertuples()},
                   key=lambda c: (tables.PROTOCOLS.index(c[0]) if c[0] in tables.PROTOCOLS else 9,
-                                 tables.dataset_order([c[1]]), c[1]))
+                                 tables.dataset_key(c[1])))
     lines = ["| row | backbone | pretrained on | split | " + " | ".join(f"{p} {d}" for p, d in cols) + " |",
              "|" + "---|" * (len(cols) + 4)]
     for row in tables.table_rows(summary):
@@ -62,7 +62,7 @@ def gains_markdown(df: pd.DataFrame, metric: str = "top1") -> str:
     d = df[df.metric == metric].copy()
     d["dataset"] = d.protocol + " " + d.dataset  # one column per protocol x dataset, tested as one family
     cells = sorted(set(d.dataset), key=lambda c: (tables.PROTOCOLS.index(c.split()[0]),
-                                                   tables.dataset_order([c.split()[1]])))
+                                                   tables.dataset_key(c.split()[1])))
     g, n_tests = tables.gains(d, tables.table_rows(d), cells)
     lines = ["| row | gain over | " + " | ".join(cells) + " |", "|" + "---|" * (len(cells) + 2)]
     for row in (r for r in tables.table_rows(d) if r[0] != "random"):
@@ -71,10 +71,10 @@ def gains_markdown(df: pd.DataFrame, metric: str = "top1") -> str:
             vals = [g.get((row, c, kind)) for c in cells]
             lines.append(f"| {tables.row_label(*row[:3])} | {base} | "
                          + " | ".join("—" if v is None else tables.fmt_gain(*v) for v in vals) + " |")
-    marked = sum(line.count("*") for line in lines)
     lines += ["", f"Gains in top-1 points, paired by seed (mean ± 95% t half-width, seeds). * : paired t-test, "
-                  f"Holm-corrected over the {n_tests} comparisons of this table, p < {tables.ALPHA} ({marked} "
-                  "marked); an unmarked gain is not distinguishable from zero with these seeds."]
+                  f"Holm-corrected over the {n_tests} comparisons of this table, p < {tables.ALPHA} "
+                  f"({tables.n_marked(g)} marked); an unmarked gain is not distinguishable from zero with these "
+                  "seeds."]
     return "\n".join(lines)
 
 

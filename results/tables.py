@@ -94,8 +94,12 @@ def method_order(methods) -> list[str]:
     return sorted(set(methods), key=lambda m: (rank.get(m, 1), m))
 
 
+def dataset_key(dataset: str) -> tuple:
+    return (0 if "ucf" in dataset else 1, dataset)
+
+
 def dataset_order(datasets) -> list[str]:
-    return sorted(set(datasets), key=lambda d: (0 if "ucf" in d else 1, d))
+    return sorted(set(datasets), key=dataset_key)
 
 
 def row_label(method: str, weights: str, variant: str = "") -> str:
@@ -173,8 +177,13 @@ def gains(d: pd.DataFrame, rows: list[tuple], datasets: list[str]) -> tuple[dict
     out = {k: (tests[k].diff, tests[k].half_width, tests[k].n, p) for k, p in zip(keys, adjusted)}
     for (row, ds, kind), v in list(out.items()):
         if kind == "control" and control_of(d, row) == random_of(d, row):
-            out[(row, ds, "random")] = v
+            out[(row, ds, "random")] = v  # the same comparison (the same object), shown in both columns
     return out, len(keys)
+
+
+def n_marked(g: dict) -> int:
+    """How many distinct comparisons of :func:`gains` have a corrected p below ``ALPHA``."""
+    return len({id(v) for v in g.values() if v[3] < ALPHA})
 
 
 def _gain_notes(n_tests: int, marked: int, what: str) -> list[str]:
@@ -208,8 +217,7 @@ def top1_table(df: pd.DataFrame, protocol: str, name: str) -> Table:
                 line.append("—" if v is None else fmt_gain(*v))
         out.append(line)
     title = f"{PROTOCOL_NAMES[protocol].capitalize()} top-1 (%)"
-    marked = sum(cell.endswith("*") for line in out for cell in line)
-    return Table(name, title, cols, out, _gain_notes(n_tests, marked, title + "."))
+    return Table(name, title, cols, out, _gain_notes(n_tests, n_marked(g), title + "."))
 
 
 def retrieval_table(df: pd.DataFrame) -> Table:
