@@ -36,3 +36,15 @@ def test_adding_a_method_example(tmp_path, monkeypatch):
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in method.encoder.parameters())
     config = next(b for b in readme_blocks("yaml") if "name: arrow" in b)
     assert config.splitlines()[1] == "# @package method"
+
+
+def test_the_readme_results_block_is_generated_from_the_committed_results():
+    """The embedded results in README.md are exactly what `python -m results.summary --readme` makes of the
+    committed results/results.csv; a README edited by hand, or results changed without regenerating, fail here."""
+    from results import summary, tables
+
+    text = (REPO / "README.md").read_text()
+    df = tables.read_results(REPO / "results" / "results.csv")
+    assert summary.replace_block(text, summary.readme_block(df), "README.md") == text
+    block = text.split(summary.BEGIN)[1].split(summary.END)[0]
+    assert "| tcgl (untrained) |" in block and "Holm-corrected" in block
