@@ -127,9 +127,8 @@ def write_manifest(cfg, keys: list[str], out: Path = MANIFEST) -> dict:
 # ------------------------------------------------------------------------------------------------ the matrix
 @dataclass
 class Planned:
-    """A cell, its composed config, the records it writes (name -> what makes them current) and its curve."""
+    """A cell, the records it writes (name -> what makes them current) and its pretraining curve's file name."""
     cell: Cell
-    cfg: object
     records: dict[str, dict]
     curve: str | None
 
@@ -168,7 +167,7 @@ def plan(params: dict, manifest: dict) -> list[Planned]:
                         pre = manifest[cfg.dataset.pretrain_on]
                         identity = config_hash(app.pretrain_identity(cfg, pre["fingerprint"]))
                         curve = f"{app.run_folder_name(cfg, pre['label'], identity, weights, True)}.csv"
-                    out.append(Planned(cell, cfg, records, curve))
+                    out.append(Planned(cell, records, curve))
     return out
 
 
