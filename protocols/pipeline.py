@@ -48,7 +48,6 @@ RECORDS_DIR = Path("results/records")
 MATRIX_FILE = "matrix.json"
 LAUNCHERS = ("local", "slurm")
 POLL_S = 1.0
-VANISHED_S = 30.0  # a job unknown to squeue and sacct this long has gone without a result
 
 log = logging.getLogger("vssl.pipeline")
 
@@ -370,7 +369,9 @@ def run_slurm(cells: list[Cell], params: dict, progress: Progress) -> None:
     """One job array for every cell; waits for all of them, a failure does not cancel the others."""
     from submitit.core.utils import UncompletedJobError
 
-    ex = slurm_executor(params.get("slurm") or {}, len(cells))
+    slurm = params.get("slurm") or {}
+    ex = slurm_executor(slurm, len(cells))
+    lost_after = float(slurm.get("lost_after_s") or 30)
     cwd = os.getcwd()
     with ex.batch():
         jobs = {cell.name: ex.submit(CellJob(overrides(params, cell), cwd)) for cell in cells}
@@ -397,7 +398,7 @@ def run_slurm(cells: list[Cell], params: dict, progress: Progress) -> None:
                     unseen.pop(name, None)
                     continue
                 unseen[name] = unseen.get(name, 0) + 1
-                if unseen[name] * POLL_S < VANISHED_S:
+                if unseen[name] * POLL_S < lost_after:
                     continue
                 del pending[name]
                 progress.set(name, "failed", error=f"job {job.job_id} left the queue without a result and without "

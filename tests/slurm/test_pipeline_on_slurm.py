@@ -31,7 +31,7 @@ def _intervals(array: str) -> dict[str, tuple[datetime, datetime]]:
 def test_the_matrix_runs_as_one_concurrent_job_array_and_only_a_failed_cell_is_rerun(slurm_cluster, tmp_path):
     slurm = {"partition": None, "account": None, "qos": None, "constraint": None, "gres": None, "gpus": 0,
              "cpus_per_task": 1, "mem_gb": 2, "timeout_min": 15, "max_requeues": 1, "array_parallelism": None,
-             "additional": {}}
+             "lost_after_s": 8, "additional": {}}
     repo, env = copy_repo(tmp_path / "repo", {"methods": ["random", "speednet", "vcop", "sorder"], "seeds": [0],
                                               "protocols": ["linear"], "datasets": ["ucf101"]},
                           launcher="slurm", slurm=slurm)
