@@ -255,10 +255,13 @@ class CellJob:
 class Progress:
     """Cell states (queued, running, done, failed), printed on every change and kept in ``status.json``."""
 
-    def __init__(self, names: list[str], launcher: str, status_file: Path = STATUS_FILE):
+    def __init__(self, names: list[str], launcher: str, current: list[str] = (), status_file: Path = STATUS_FILE):
+        """``names``: the cells to run; ``current``: the matrix's cells whose records are current (shown as done)."""
         self.launcher, self.file, self.t0 = launcher, status_file, time.time()
-        self.cells = {n: {"state": "queued", "start": None, "end": None, "job": "", "log": "", "error": ""}
-                      for n in names}
+        self.cells = {n: {"state": "done", "start": None, "end": None, "job": "records current", "log": "",
+                          "error": ""} for n in current}
+        self.cells |= {n: {"state": "queued", "start": None, "end": None, "job": "", "log": "", "error": ""}
+                       for n in names}
         self._save()
 
     def set(self, name: str, state: str, **info) -> None:
@@ -444,13 +447,15 @@ def sweep(params_path: str = "params.yaml", dry_run: bool = False) -> int:
     tidy_records(RECORDS_DIR, planned)
     write_matrix_file(RECORDS_DIR, planned)
     if not todo:
+        Progress([], params["launcher"], [p.cell.name for p in planned])
         return 0
-    progress = Progress([c.name for c in todo], params["launcher"])
+    progress = Progress([c.name for c in todo], params["launcher"],
+                        [p.cell.name for p in planned if p.cell not in todo])
     if params["launcher"] == "slurm":
         run_slurm(todo, params, progress)
     else:
         run_local(todo, params_path, params, progress)
-    print(format_status(progress.cells), flush=True)
+    print(format_status({n: c for n, c in progress.cells.items() if c["start"]}), flush=True)
     failed = progress.failed()
     if failed:
         print(f"sweep: {len(failed)} of {len(todo)} cell(s) failed; the others' records are kept. Fix the cause and "

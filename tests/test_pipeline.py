@@ -23,11 +23,32 @@ SMOKE = {"methods": ["random", "speednet", "tcgl"], "backbones": ["tiny"], "seed
 
 @pytest.fixture(scope="module")
 def pipeline_repo(tmp_path_factory):
-    """The smoke matrix (random, speednet, tcgl and tcgl's untrained control; one seed), reproduced."""
+    """The smoke matrix (random, speednet, tcgl and tcgl's untrained control; one seed), reproduced: a first
+    `dvc repro` in which one cell is killed while the others run (see test_a_killed_cell_...), then a second one.
+    Returns the repository, the environment and the two runs' output."""
     repo, env = copy_repo(tmp_path_factory.mktemp("pipeline") / "repo", SMOKE)
-    out = dvc("repro", cwd=repo, env=env).stdout
-    assert "4 cell(s) in the matrix, 0 done already, 4 to run" in out
-    return repo, env
+    dvc("repro", "data", cwd=repo, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    status = repo / "runs" / "pipeline" / "status.json"
+    victim, deadline = None, time.time() + 120
+    while victim is None and time.time() < deadline:
+        time.sleep(0.2)
+        try:
+            cell = json.loads(status.read_text())["cells"].get("tcgl__tiny__seed0", {})
+        except (OSError, ValueError):
+            continue
+        if cell.get("state") == "running":
+            victim = int(cell["job"].split()[-1])
+    assert victim, "tcgl's cell never started"
+    time.sleep(2)
+    os.kill(victim, signal.SIGKILL)
+    first, _ = proc.communicate(timeout=300)
+    first_code, first_status = proc.returncode, json.loads(status.read_text())["cells"]
+    first_records = {p.name for p in (repo / "results" / "records").glob("*.json")}
+    second = dvc("repro", cwd=repo, env=env).stdout
+    return repo, env, {"first": first, "first_code": first_code, "first_status": first_status,
+                       "first_records": first_records, "second": second}
 
 
 def records(repo) -> dict[str, bytes]:
@@ -35,7 +56,7 @@ def records(repo) -> dict[str, bytes]:
 
 
 def test_repro_writes_records_tables_plots_and_metrics(pipeline_repo):
-    repo, env = pipeline_repo
+    repo, env, _ = pipeline_repo
     df = pd.read_csv(repo / "results" / "results.csv", keep_default_na=False)
     rows = set(zip(df.method, df.weights))
     assert rows == {("random", "untrained"), ("speednet", "pretrained"), ("tcgl", "pretrained"),
@@ -67,7 +88,7 @@ def test_repro_writes_records_tables_plots_and_metrics(pipeline_repo):
 def test_a_fresh_clone_reproduces_the_committed_results_byte_for_byte(pipeline_repo, tmp_path):
     """The results committed (dvc.lock, CSV, metrics, tables, plots) come back bit for bit from a clone that has no
     DVC cache, no data and no runs: every record, the data included, is computed again."""
-    repo, env = pipeline_repo
+    repo, env, _ = pipeline_repo
     sh(["git", "add", "-A"], repo, env)
     sh(["git", "commit", "-qm", "results"], repo, env)
     clone = tmp_path / "clone"
@@ -92,19 +113,12 @@ def test_the_sweep_stage_depends_on_the_code_its_records_depend_on():
             "sweep's deps in dvc.yaml) nor orchestration: classify it")
 
 
-def test_second_repro_runs_nothing_and_a_dry_run_lists_nothing(pipeline_repo):
-    repo, env = pipeline_repo
-    before = records(repo)
-    out = dvc("repro", cwd=repo, env=env).stdout
-    assert "Running stage" not in out
-    dry = sh([sys.executable, "-m", "protocols.pipeline", "sweep", "--dry-run"], repo, env).stdout
-    assert "0 to run" in dry and records(repo) == before
-
-
 def test_adding_a_seed_runs_only_its_cells(pipeline_repo):
-    repo, env = pipeline_repo
+    repo, env, _ = pipeline_repo
     params_file = repo / "params.yaml"
     original = params_file.read_text()
+    dry = sh([sys.executable, "-m", "protocols.pipeline", "sweep", "--dry-run"], repo, env).stdout
+    assert "0 to run" in dry  # nothing left to do, and a dry run changes nothing
     try:
         params = yaml.safe_load(original)
         params["matrix"]["seeds"] = [0, 1]
@@ -120,20 +134,24 @@ def test_adding_a_seed_runs_only_its_cells(pipeline_repo):
 
 
 def test_one_method_config_edit_reruns_only_that_method_and_keeps_the_old_record(pipeline_repo):
-    repo, env = pipeline_repo
+    repo, env, _ = pipeline_repo
     conf = repo / "protocols" / "conf" / "method" / "speednet.yaml"
     original = conf.read_text()
     before = records(repo)
     try:
         conf.write_text(original.replace("lr: ", "lr: 0.5 #", 1))
-        out = dvc("repro", cwd=repo, env=env).stdout
+        assert changed_stages(repo, env) >= {"sweep"}
+        # the sweep stage's command itself (what `dvc repro` runs), and the aggregation: no tables or plots needed
+        out = sh([sys.executable, "-m", "protocols.pipeline", "sweep"], repo, env).stdout
         assert "4 cell(s) in the matrix, 3 done already, 1 to run" in out and "speednet__tiny__seed0: done" in out
+        sh([sys.executable, "-m", "results.aggregate"], repo, env)
         after = records(repo)
         kept = {k for k in before if not k.startswith(("speednet", "matrix"))}
         assert all(after[k] == before[k] for k in kept)  # the other cells were not touched
         new = {k for k in after if k.startswith("speednet")}
         assert len(new) == 2 and new.isdisjoint(before)  # another config: another variant, other files
-        old = {p.name.rsplit(".", 2)[0] + ".json" for p in (repo / "results" / "records" / ".superseded").glob("*.json")}
+        kept_away = (repo / "results" / "records" / ".superseded").glob("*.json")
+        old = {p.name.rsplit(".", 2)[0] + ".json" for p in kept_away}
         assert {k for k in before if k.startswith("speednet")} <= old  # the earlier result is kept, not lost
         df = pd.read_csv(repo / "results" / "results.csv", keep_default_na=False)
         assert len(set(df[df.method == "speednet"].variant_hash)) == 1  # the table holds the matrix's config only
@@ -141,35 +159,18 @@ def test_one_method_config_edit_reruns_only_that_method_and_keeps_the_old_record
         conf.write_text(original)
 
 
-def test_a_killed_cell_fails_alone_and_the_rerun_runs_only_it(tmp_path):
-    """Cells run concurrently; one killed mid-run fails the stage with its log named, the others' records stay, and
-    the next `dvc repro` runs that cell alone."""
-    repo, env = copy_repo(tmp_path / "repo", {"methods": ["random", "vcop"], "seeds": [0], "protocols": ["linear"],
-                                              "datasets": ["ucf101"]})
-    dvc("repro", "data", cwd=repo, env=env)
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    status = repo / "runs" / "pipeline" / "status.json"
-    victim, deadline = None, time.time() + 120
-    while victim is None and time.time() < deadline:
-        time.sleep(0.2)
-        try:
-            cells = json.loads(status.read_text())["cells"]
-        except (OSError, ValueError):
-            continue
-        cell = cells.get("vcop__tiny__seed0", {})
-        if cell.get("state") == "running":
-            victim = int(cell["job"].split()[-1])
-    assert victim, "vcop's cell never started"
-    time.sleep(2)
-    os.kill(victim, signal.SIGKILL)
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode != 0
-    assert "vcop__tiny__seed0: failed" in out and "exit -9" in out and "runs/pipeline/logs/vcop__tiny__seed0.log" in out
-    overlap = json.loads(status.read_text())["cells"]
-    assert set(c["state"] for c in overlap.values()) == {"done", "failed"}
-    done = {p.name.split("__")[0] for p in (repo / "results" / "records").glob("*.json") if p.name != "matrix.json"}
-    assert done == {"random"}
-    again = dvc("repro", cwd=repo, env=env).stdout
-    assert "2 cell(s) in the matrix, 1 done already, 1 to run" in again and "vcop__tiny__seed0: done" in again
-    assert changed_stages(repo, env) == set()
+def test_a_killed_cell_fails_alone_and_the_rerun_runs_only_it(pipeline_repo):
+    """Cells run concurrently; one killed mid-run (tcgl's, SIGKILL 2 s in) fails the stage with its log named, the
+    others' records stay, and the next `dvc repro` runs that cell alone."""
+    repo, env, runs = pipeline_repo
+    assert "4 cell(s) in the matrix, 0 done already, 4 to run" in runs["first"]
+    assert runs["first_code"] != 0
+    assert "tcgl__tiny__seed0: failed" in runs["first"] and "exit -9" in runs["first"]
+    assert "runs/pipeline/logs/tcgl__tiny__seed0.log" in runs["first"]
+    states = {n: c["state"] for n, c in runs["first_status"].items()}
+    assert states == {"random__tiny__seed0": "done", "speednet__tiny__seed0": "done", "tcgl__tiny__seed0": "failed",
+                      "tcgl__untrained__tiny__seed0": "done"}
+    assert {n.split("__")[0] for n in runs["first_records"] if n != "matrix.json"} == {"random", "speednet", "tcgl"}
+    assert not any(n.startswith("tcgl__tiny__") for n in runs["first_records"])  # the killed cell wrote nothing
+    assert "4 cell(s) in the matrix, 3 done already, 1 to run" in runs["second"]
+    assert "tcgl__tiny__seed0: done" in runs["second"]
