@@ -1,7 +1,11 @@
 """A torch Dataset of sampled, decoded and augmented clips, and its skip-aware collate function.
 
 Randomness is a pure function of ``(seed, epoch, index)``: the same sample comes out whatever the number of
-workers, and a resumed run sees exactly the batches an uninterrupted one would.
+workers, and a resumed run sees exactly the batches an uninterrupted one would. Each item also carries
+``sample_seed``, an int64 seed derived from the same ``(seed, epoch, index)`` (independent of the augmentation's
+draws): methods draw their per-sample randomness in the forward pass from it (``methods.ordering.sample_uniform``:
+TCGL's and VCOP's permutations, TCGL's graph views), so a sample gets the same draws in whatever batch, rank or
+number of ranks it lands.
 
 Policy for broken videos (documented, counted, never substituted):
 - ``on_corrupt="skip"`` (training): the item is ``None``; :func:`collate_clips` drops it and counts it in
@@ -27,6 +31,13 @@ from datasets.transforms import ClipTransform
 from datasets.video_io import VideoDecoder, get_decoder
 
 log = logging.getLogger(__name__)
+_SAMPLE_SEED_SALT = 0x5EED  # ``sample_seed`` is drawn from (seed, epoch, index, salt): not the augmentation's stream
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """The per-sample seed of item ``index`` at ``epoch`` (``item["sample_seed"]``): an integer in [0, 2**63)."""
+    state = np.random.SeedSequence([seed, epoch, index, _SAMPLE_SEED_SALT]).generate_state(2)  # two uint32
+    return (int(state[0]) << 31) ^ int(state[1])
 
 
 class ClipDataset(Dataset):
@@ -107,6 +118,7 @@ class ClipDataset(Dataset):
             "meta": torch.from_numpy(picked.meta),
             "label": torch.tensor(entry.label, dtype=torch.long),
             "index": torch.tensor(index, dtype=torch.long),
+            "sample_seed": torch.tensor(sample_seed(self.seed, epoch, index), dtype=torch.long),
             "short": torch.tensor(picked.short),
         }
         if self.transform.defer_colour:  # uint8 clips; finish() runs on the whole batch (engine.to_device)

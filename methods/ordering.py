@@ -1,9 +1,15 @@
-"""Permutations, order labels and per-sample shuffling, all vectorised over the batch.
+"""Permutations, order labels, per-sample shuffling and per-sample random numbers, all vectorised over the batch.
 
 Convention (VCOP / TCGL): a permutation ``perm`` of K items lists, for each input position p, the temporal index of
 the item placed there (``perm[p]`` = original index of the clip at position p). Its label is its rank in the
 lexicographic list of all K! permutations, e.g. for K=3: (0,1,2)->0, (0,2,1)->1, (1,0,2)->2, (1,2,0)->3,
 (2,0,1)->4, (2,1,0)->5.
+
+Per-sample randomness (:func:`sample_uniform`): a method's random draws for sample b are a function of that
+sample's own seed (``batch["sample_seed"]``, derived by ``datasets.clips.ClipDataset`` from (seed, epoch, index) like
+its augmentation) and of a fixed stream number per kind of draw, never of the other samples of the batch nor of the
+process's RNG. So a sample gets the same permutation and the same graph views whichever batch, rank or number of
+ranks it lands in: a multi-process (DDP) run draws exactly what the single-process run draws.
 """
 from __future__ import annotations
 
@@ -42,11 +48,61 @@ def label_to_perm(labels: torch.Tensor, k: int) -> torch.Tensor:
     return permutation_table(k, labels.device)[labels]
 
 
+_M32 = 0xFFFFFFFF
+
+
+def _mul32(x, c: int):
+    """``(x * c) mod 2**32`` for ``0 <= x < 2**32`` (an int64 tensor or a Python int) and a 32-bit constant ``c``,
+    in two 16-bit halves of ``c`` so that no int64 product overflows."""
+    lo, hi = c & 0xFFFF, c >> 16
+    return (x * lo + (((x * hi) & 0xFFFF) << 16)) & _M32
+
+
+def _mix32(x):
+    """Chris Wellons' ``lowbias32`` integer hash: a bijection of [0, 2**32) with full avalanche (every input bit
+    flips every output bit with probability ~1/2). Inputs are non-negative, so ``>>`` is a logical shift."""
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def sample_uniform(seeds: torch.Tensor, stream: int, shape: tuple[int, ...] = ()) -> torch.Tensor:
+    """Uniform floats in [0, 1), ``[B, *shape]`` float32 on ``seeds``' device: entry j of row b is a function of
+    ``(seeds[b], stream, j)`` alone (a counter-based generator: a 32-bit integer hash of the three, of which the top
+    24 bits make the float, so every value is a multiple of 2**-24).
+
+    ``seeds [B]``: int64 (``batch["sample_seed"]``, below 2**63), all 64 bits used; ``stream``: a non-negative integer
+    naming the kind of draw (one per purpose, so that, e.g., a sample's permutation and its edge mask are
+    independent). Vectorised, on the device, no host synchronisation; the same numbers on CPU and CUDA."""
+    seeds = seeds.reshape(-1).long()
+    salt = _mix32((int(stream) * 0x9E3779B9 + 0x632BE5AB) & _M32)
+    key = _mix32(_mix32((seeds & _M32) ^ salt) ^ ((seeds >> 32) & _M32))  # [B]
+    n = math.prod(shape)
+    counter = _mix32((torch.arange(n, device=seeds.device) * 0x9E3779B9 + 0x7F4A7C15) & _M32)  # [n]
+    bits = _mix32(key.unsqueeze(1) ^ counter.unsqueeze(0))
+    bits = _mix32(bits ^ salt)  # a second round: no linear relation between rows survives
+    return ((bits >> 8).float() * 2.0**-24).view(len(seeds), *shape)
+
+
 def random_permutations(
-    batch: int, k: int, device: torch.device | str | None = None
+    batch: int, k: int, device: torch.device | str | None = None, seeds: torch.Tensor | None = None,
+    stream: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One uniformly random permutation per sample, drawn on ``device``: ``(perms [B, K], labels [B])``."""
-    labels = torch.randint(math.factorial(k), (batch,), device=device)
+    """One uniformly random permutation per sample, drawn on ``device``: ``(perms [B, K], labels [B])``.
+
+    ``seeds [B]`` (``batch["sample_seed"]``): sample b's permutation is a function of ``(seeds[b], stream)`` alone
+    (:func:`sample_uniform`), the same in whatever batch or rank the sample is; without seeds it comes from torch's
+    global RNG (a multi-process run then draws per rank)."""
+    n = math.factorial(k)
+    if seeds is None:
+        labels = torch.randint(n, (batch,), device=device)
+    else:
+        if seeds.numel() != batch:
+            raise ValueError(f"{seeds.numel()} sample seeds for a batch of {batch}")
+        u = sample_uniform(seeds.to(device), stream)
+        labels = (u * n).long().clamp_max(n - 1)  # u < 1; K! <= 24, so the 2**-24 grid biases no label noticeably
     return label_to_perm(labels, k), labels
 
 

@@ -57,7 +57,7 @@ class VCOP(PretextMethod):
 
     def forward(self, batch: Mapping[str, Any]) -> MethodOutput:
         clips = self._clips(batch, self.num_clips)
-        perms, labels = random_permutations(clips.shape[0], self.num_clips, clips.device)
+        perms, labels = random_permutations(clips.shape[0], self.num_clips, clips.device, batch.get("sample_seed"))
         feats = self.encode_items(self.preprocess(gather_items(clips, perms)))
         logits = self.head(feats)
         loss = classification_loss(logits, labels)

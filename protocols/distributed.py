@@ -182,6 +182,12 @@ def stand_in_step(active: bool):
         _standing_in = False
 
 
+def standing_in() -> bool:
+    """Whether this rank's current forward pass only stands in (inside ``stand_in_step(True)``): its samples must not
+    count in anything shared with the other ranks (BatchNorm statistics, a gathered negatives pool)."""
+    return _standing_in
+
+
 def all_finite(loss: torch.Tensor) -> bool:
     """Whether the loss is finite on every rank: all ranks stop together on a NaN instead of waiting for each
     other in the next collective."""

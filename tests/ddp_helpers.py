@@ -59,3 +59,122 @@ def assert_records_count_every_video_once(records: Path, protocols: set[str]) ->
     if "retrieval" in recs:
         assert recs["retrieval"]["extra"]["n_gallery"] == SPLIT["gallery"]
     return recs
+
+
+# -- gloo process groups inside a test (tests/protocols/test_ddp_negatives.py): no torchrun, no Hydra app, no videos --
+
+def run_gloo(fn, world: int, tmp: Path, *args, timeout: float = 120.0) -> list:
+    """``fn(*args)`` in ``world`` fresh (spawned) processes that form a gloo process group; returns what each rank's
+    call returned, in rank order. ``fn`` must be importable (a module-level function) and its result picklable.
+    A rank that raises fails the caller with its traceback; no rank waits for a dead one longer than ``timeout``."""
+    import multiprocessing as mp
+    import time
+
+    tmp = Path(tmp)
+    tmp.mkdir(parents=True, exist_ok=True)
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_gloo_worker, args=(fn, r, world, str(tmp), timeout, args), daemon=True)
+             for r in range(world)]
+    for p in procs:
+        p.start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(p.is_alive() for p in procs):
+        if any(p.exitcode not in (None, 0) for p in procs):
+            break  # a rank failed: the others may wait for it in a collective
+        time.sleep(0.05)
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+        p.join()
+    results, errors = [], []
+    for r, p in enumerate(procs):
+        err = tmp / f"rank{r}.err"
+        if err.exists():
+            errors.append(f"rank {r}:\n{err.read_text()}")
+        elif p.exitcode != 0:
+            errors.append(f"rank {r}: exit code {p.exitcode} (killed: another rank failed, or past {timeout}s)")
+        else:
+            import torch
+
+            results.append(torch.load(tmp / f"rank{r}.pt", weights_only=False))
+    assert not errors, "\n".join(errors)
+    return results
+
+
+def _gloo_worker(fn, rank: int, world: int, tmp: str, timeout: float, args: tuple) -> None:
+    import datetime
+    import os
+    import traceback
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    try:
+        dist.init_process_group("gloo", init_method=f"file://{tmp}/store", rank=rank, world_size=world,
+                                timeout=datetime.timedelta(seconds=timeout))
+        out = fn(*args)
+        torch.save(out, f"{tmp}/rank{rank}.pt")
+    except BaseException:
+        Path(f"{tmp}/rank{rank}.err").write_text(traceback.format_exc())
+        raise
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+class SeededClips:
+    """A stand-in for ``datasets.clips.ClipDataset`` without video files: item ``(epoch, index)`` holds ``[K, 3, T,
+    S, S]`` clips drawn from (seed, epoch, index) and the keys a real item has, ``sample_seed`` derived as the real
+    dataset derives it (``datasets.clips.sample_seed``)."""
+
+    def __init__(self, n: int, num_clips: int, clip_len: int, size: int = 16, seed: int = 0):
+        self.n, self.k, self.t, self.size, self.seed, self.epoch = n, num_clips, clip_len, size, seed, 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def finish(self, clips, colour):  # items are finished floats: never called
+        raise AssertionError("SeededClips has no deferred colour stage")
+
+    def __getitem__(self, key):
+        import numpy as np
+        import torch
+
+        from datasets.clips import sample_seed
+
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0]))
+        clips = torch.randn(self.k, 3, self.t, self.size, self.size, generator=g)
+        return {"clips": clips, "meta": torch.zeros(self.k), "label": torch.tensor(index % 3),
+                "index": torch.tensor(index), "short": torch.tensor(False),
+                "sample_seed": torch.tensor(sample_seed(self.seed, epoch, index))}
+
+
+def pretrain_seeded(cfg, work: str, n_train: int, n_val: int, width: int = 4, size: int = 16):
+    """Pretrain ``cfg``'s method on the tiny backbone (``width``) with the real loop (``protocols.pretrain.pretrain``)
+    on :class:`SeededClips` data; the method is initialised from ``cfg.seed``. In one process or in each rank of a
+    gloo group. Returns ``(pretraining curve rows, final state_dict)``."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from methods.registry import build_method
+    from protocols import engine
+    from protocols.checkpoint import load_checkpoint
+    from protocols.pretrain import pretrain, pretraining_curve
+
+    device = torch.device("cpu")
+    engine.setup_determinism(device)
+    engine.seed_everything(int(cfg.seed))
+    params = OmegaConf.to_container(cfg.method.params, resolve=True)
+    method = build_method(cfg.method.name, {"name": "tiny", "width": width}, **params)
+    k, t = int(params["num_clips"]), int(params["clip_len"])
+    train = SeededClips(n_train, k, t, size, seed=int(cfg.seed))
+    val = SeededClips(n_val, k, t, size, seed=int(cfg.seed) + 1)
+    Path(work).mkdir(parents=True, exist_ok=True)
+    final = pretrain(method, train, val, cfg, {"method": cfg.method.name}, Path(work), device)
+    return pretraining_curve(Path(work)), load_checkpoint(final)["state_dict"]

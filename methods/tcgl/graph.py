@@ -10,6 +10,8 @@ import math
 import torch
 from torch import nn
 
+from methods.ordering import sample_uniform
+
 
 def chain_adjacency(n: int, device: torch.device | str | None = None) -> torch.Tensor:
     """Undirected chain 0-1-...-(n-1) (both directions), ``[n, n]``."""
@@ -44,27 +46,39 @@ def normalize_adjacency(adj: torch.Tensor) -> torch.Tensor:
     return deg_inv_sqrt.unsqueeze(-1) * a_hat * deg_inv_sqrt.unsqueeze(-2)
 
 
-def drop_edges(adj: torch.Tensor, p: float, shared: bool = False) -> torch.Tensor:
+def drop_edges(adj: torch.Tensor, p: float, shared: bool = False, seeds: torch.Tensor | None = None,
+               stream: int = 0) -> torch.Tensor:
     """Drop each directed edge of ``adj [B, N, N]`` independently with probability ``p``.
 
-    ``shared=True`` draws one mask for the whole batch (the released intra-graph behaviour); otherwise one mask per
-    sample. Self-loops are not in ``adj`` and are never dropped.
+    ``shared=True`` draws one mask for the whole batch (the released intra-graph behaviour) from torch's global
+    RNG: it depends on which samples share the batch, and in a multi-process run on the rank (as under the released
+    code's DataParallel, whose "shared" mask is per replica). Otherwise one mask per sample: with ``seeds [B]``
+    (``batch["sample_seed"]``) sample b's mask is a function of ``(seeds[b], stream)`` alone
+    (:func:`methods.ordering.sample_uniform`), the same whatever the batch or the number of ranks; without seeds it
+    comes from the global RNG. Self-loops are not in ``adj`` and are never dropped.
     """
     if p <= 0.0:
         return adj
-    shape = (1,) + tuple(adj.shape[1:]) if shared else tuple(adj.shape)
-    keep = torch.rand(shape, device=adj.device) >= p
+    if seeds is not None and not shared:
+        keep = sample_uniform(seeds.to(adj.device), stream, tuple(adj.shape[1:])) >= p
+    else:
+        shape = (1,) + tuple(adj.shape[1:]) if shared else tuple(adj.shape)
+        keep = torch.rand(shape, device=adj.device) >= p
     return adj * keep.to(adj.dtype)
 
 
-def mask_features(x: torch.Tensor, p: float) -> torch.Tensor:
+def mask_features(x: torch.Tensor, p: float, seeds: torch.Tensor | None = None, stream: int = 0) -> torch.Tensor:
     """Zero each feature dimension with probability ``p`` (no rescaling), one mask per graph shared by its nodes.
 
-    ``x [B, N, D]``; the mask has shape ``[B, 1, D]``.
+    ``x [B, N, D]``; the mask has shape ``[B, 1, D]``. With ``seeds [B]`` graph b's mask is a function of
+    ``(seeds[b], stream)`` alone (as in :func:`drop_edges`); without, it comes from torch's global RNG.
     """
     if p <= 0.0:
         return x
-    keep = torch.rand(x.shape[0], 1, x.shape[-1], device=x.device) >= p
+    if seeds is not None:
+        keep = sample_uniform(seeds.to(x.device), stream, (1, x.shape[-1])) >= p
+    else:
+        keep = torch.rand(x.shape[0], 1, x.shape[-1], device=x.device) >= p
     return x * keep.to(x.dtype)
 
 
