@@ -21,8 +21,8 @@ CASES = [
     ("speednet", {"clip_len": 8}, 160, 1 / 2, 0.65),
     ("supervised", {"clip_len": 16, "num_clips": 1}, 160, 1 / 8, 0.40),
     ("vcop", {"clip_len": 4, "gap": 8}, 200, 1 / 6, 0.30),
-    ("sorder", {"clip_len": 1, "spacing": 12}, 200, 1 / 2, 0.75),
-    ("opn", {"clip_len": 1, "spacing": 16}, 200, 1 / 12, 0.30),
+    ("sorder", {"level": "frame", "spacing": 12}, 200, 1 / 2, 0.75),
+    ("opn", {"level": "frame", "spacing": 16}, 200, 1 / 12, 0.30),
     # TCGL's ASOP (default asop_graph=none) with its contrastive terms and STKD on: slower to take off than vcop
     # (two backbone calls per step, and the order head shares the encoder with two contrastive losses); seeds 0/1
     # reached 0.51/0.62 over steps 241-280 (BENCHMARKS.md, "TCGL's ASOP on tiny").

@@ -95,8 +95,8 @@ def test_samplers():
     samplers = pytest.importorskip("datasets.samplers")
     np = pytest.importorskip("numpy")
     expected = {  # method -> (sampler class, clips per sample the method's forward expects)
-        "tcgl": (samplers.ClipTuple, 3), "vcop": (samplers.ClipTuple, 3), "sorder": (samplers.FrameTuple, 5),
-        "opn": (samplers.FrameTuple, 4), "speednet": (samplers.SpeedClips, 2), "random": (samplers.SingleClip, 1),
+        "tcgl": (samplers.ClipTuple, 3), "vcop": (samplers.ClipTuple, 3), "sorder": (samplers.ClipTuple, 5),
+        "opn": (samplers.ClipTuple, 4), "speednet": (samplers.SpeedClips, 2), "random": (samplers.SingleClip, 1),
         "supervised": (samplers.ClipTuple, 3),
     }
     for name, (cls, k) in expected.items():
