@@ -148,16 +148,20 @@ class UniformClips(_Sampler):
     """N clips spread uniformly over the video (evaluation; 10 by default), deterministic.
 
     Starts are ``linspace(0, num_frames - clip_span, N)``, i.e. the VCOP/TCGL test protocol
-    (``linspace(cl/2, len - cl/2, N) - cl/2``). A video shorter than one clip is clamped (and counted).
+    (``linspace(cl/2, len - cl/2, N) - cl/2``), rounded (``starts='round'``) or floored as the released code's
+    ``int(...)`` (``starts='floor'``). A video shorter than one clip is clamped (and counted).
     """
 
     random_start = False
 
-    def __init__(self, num_clips: int = 10, clip_len: int = 16, stride: int = 1, short: str = "clamp"):
+    def __init__(self, num_clips: int = 10, clip_len: int = 16, stride: int = 1, short: str = "clamp",
+                 starts: str = "round"):
         if short == "skip":
             raise ValueError("evaluation never skips videos: use short='clamp' or 'loop'")
+        if starts not in ("round", "floor"):
+            raise ValueError(f"starts must be 'round' or 'floor', got {starts!r}")
         super().__init__(short)
-        self.n, self.clip_len, self.stride = int(num_clips), int(clip_len), int(stride)
+        self.n, self.clip_len, self.stride, self.starts = int(num_clips), int(clip_len), int(stride), starts
 
     @property
     def span(self) -> int:
@@ -175,6 +179,13 @@ class UniformClips(_Sampler):
             raise ValueError(f"num_frames must be positive, got {num_frames}")
         base = np.arange(self.clip_len) * self.stride
         short = num_frames < self.span
-        starts = np.zeros(self.n, np.int64) if short else np.linspace(0, num_frames - self.span, self.n).round()
+        if short:
+            starts = np.zeros(self.n, np.int64)
+        else:
+            if self.starts == "floor":  # exactly the released arithmetic: int(centre - cl/2), centres on a linspace
+                half = self.span / 2
+                starts = np.trunc(np.linspace(half, num_frames - half, self.n) - half)
+            else:
+                starts = np.linspace(0, num_frames - self.span, self.n).round()
         clips = [self._fit(int(s) + base, num_frames) for s in starts]
         return ClipIndices(clips, np.ones(self.n, np.float32), short)

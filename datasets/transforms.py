@@ -170,6 +170,7 @@ class ClipTransform:
         mean: tuple[float, ...] | None = KINETICS_MEAN,
         std: tuple[float, ...] | None = KINETICS_STD,
         defer_colour: bool = False,
+        centre: str = "floor",
     ):
         self.train, self.resize, self.crop = bool(train), tuple(int(x) for x in resize), int(crop)
         if self.crop > min(self.resize):
@@ -178,6 +179,9 @@ class ClipTransform:
         self.mean = torch.tensor(mean).view(-1, 1, 1, 1) if mean is not None else None
         self.std = torch.tensor(std).view(-1, 1, 1, 1) if std is not None else None
         self.defer_colour = bool(defer_colour)  # the worker stops after geometry(); finish() runs on the batch
+        if centre not in ("floor", "round"):
+            raise ValueError(f"centre must be 'floor' or 'round', got {centre!r}")
+        self.centre = centre  # evaluation crop: floor (29 of 171 for 112) or round as torchvision's CenterCrop (30)
         self.hue = self.train and len(self.jitter) > 3 and self.jitter[3] > 0
         self.slots = sum(a > 0 for a in self.jitter) if self.train else 0  # colour ops a clip can draw
 
@@ -185,6 +189,8 @@ class ClipTransform:
         """The random parameters of one clip. Evaluation draws nothing (centre crop)."""
         h, w = self.resize
         if not self.train:
+            if self.centre == "round":  # torchvision's CenterCrop: int(round((size - crop) / 2))
+                return ClipParams(int(round((h - self.crop) / 2.0)), int(round((w - self.crop) / 2.0)), False, [])
             return ClipParams((h - self.crop) // 2, (w - self.crop) // 2, False, [])
         top = int(rng.integers(0, h - self.crop + 1))
         left = int(rng.integers(0, w - self.crop + 1))

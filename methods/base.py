@@ -45,7 +45,9 @@ class PretextMethod(nn.Module):
     Subclasses set ``pretrains`` (False when there is nothing to train, e.g. ``random``), implement
     :meth:`sampler` (the clip sampler their batches come from), override :meth:`augmentation` where they need other
     than per-clip colour jitter and mirroring, and implement :meth:`forward` (loss from a collated batch
-    ``{'clips': [B, K, C, T, H, W], 'meta': [B, K], 'label': [B], 'index': [B]}``). ``forward`` applies the method's
+    ``{'clips': [B, K, C, T, H, W], 'meta': [B, K], 'label': [B], 'index': [B], 'sample_seed': [B]}``; draw per-sample
+    randomness from ``sample_seed`` (``methods.ordering.sample_uniform``) so that it does not depend on how a batch is
+    split across processes). ``forward`` applies the method's
     own input transform itself; protocols apply :meth:`preprocess` before the encoder at evaluation time
     (:meth:`encode` does both).
     """
@@ -54,6 +56,11 @@ class PretextMethod(nn.Module):
     name: ClassVar[str] = ""
     #: False for methods with nothing to pretrain (the training loop skips them).
     pretrains: ClassVar[bool] = True
+    #: ``batched``: :meth:`encode_items` encodes all B*K clips in one backbone call; ``per_position``: one call of B
+    #: clips per tuple position, as the released VCOP / TCGL code does (``recipe.backbone_calls``): BatchNorm then
+    #: normalises each position's clips with their own batch statistics and updates its running statistics once per
+    #: position. Set by protocols/app.py from the recipe.
+    backbone_calls: str = "batched"
 
     def __init__(self, backbone: Backbone):
         super().__init__()
@@ -89,11 +96,14 @@ class PretextMethod(nn.Module):
         return self.encoder(self.encoder.fit_time(self.preprocess(x)))
 
     def encode_items(self, x: torch.Tensor) -> torch.Tensor:
-        """Encode ``[B, K, C, T, H, W]`` in one backbone call of ``B*K`` clips; returns ``[B, K, feat_dim]``.
+        """Encode ``[B, K, C, T, H, W]``: one backbone call of ``B*K`` clips, or K calls of B clips in position order
+        (``backbone_calls='per_position'``); returns ``[B, K, feat_dim]``.
 
         Clips shorter than the backbone's ``min_frames`` are tiled along time first.
         """
         b, k = x.shape[:2]
+        if self.backbone_calls == "per_position":
+            return torch.stack([self.encoder(self.encoder.fit_time(x[:, i])) for i in range(k)], 1)
         flat = self.encoder.fit_time(x.flatten(0, 1))
         return self.encoder(flat).view(b, k, -1)
 

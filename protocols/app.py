@@ -21,8 +21,9 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from methods.backbones.base import init_pytorch_default
 from methods.registry import build_method, get_method_class
-from protocols import data, engine
+from protocols import data, engine, recipes
 from protocols import distributed as dist
 from protocols.config_checks import PROTOCOLS, STAGES, check_values
 from protocols.checkpoint import CheckpointError, file_sha256, load_checkpoint, load_state_strict
@@ -47,9 +48,15 @@ def _plain(node) -> dict:
 
 
 def method_from_config(cfg: DictConfig, num_classes: int):
-    """The method ``cfg`` selects, on the backbone it selects (seed the RNGs first: this initialises the weights)."""
-    return build_method(cfg.method.name, _plain(cfg.backbone.params) | {"name": cfg.backbone.name},
-                        num_classes=num_classes, **_plain(cfg.method.params))
+    """The method ``cfg`` selects, on the backbone it selects (seed the RNGs first: this initialises the weights),
+    built as the recipe says: its initialisation (``recipe.init``), backbone calls (``recipe.backbone_calls``) and
+    the release's per-backbone settings (``recipe.method_settings``)."""
+    method = build_method(cfg.method.name, _plain(cfg.backbone.params) | {"name": cfg.backbone.name},
+                          num_classes=num_classes, **recipes.method_params(cfg))
+    if cfg.recipe.init == "pytorch":
+        init_pytorch_default(method)
+    method.backbone_calls = str(cfg.recipe.backbone_calls)
+    return method
 
 
 def weights_of(cfg: DictConfig) -> str:
@@ -72,7 +79,7 @@ def pretrain_identity(cfg: DictConfig, fingerprint: str) -> dict:
     return {"method": _plain(cfg.method), "backbone": _plain(cfg.backbone), "input": _plain(cfg.input),
             "pretrain": p, "data": cfg.dataset.sets[cfg.dataset.pretrain_on].label, "fingerprint": fingerprint,
             "split": int(cfg.split), "seed": int(cfg.seed), "weights": weights_of(cfg),
-            "code": code_hash(PRETRAIN_CODE)}
+            "recipe": recipes.effective(cfg), "code": code_hash(PRETRAIN_CODE)}
 
 
 def eval_config(cfg: DictConfig) -> dict:
@@ -141,6 +148,13 @@ def load_pretrained(method, path: Path, cfg) -> tuple[str, dict | None]:
     a state dict of the configured backbone."""
     if not path.exists():
         raise CheckpointError(f"pretrained={path}: no such file; give the path of a .pt checkpoint")
+    fmt = str(cfg.get("pretrained_format", "ours"))
+    if fmt != "ours":  # saved by the official code: its names mapped strictly onto ours, weights_only
+        from methods.official_weights import load_official
+
+        info = load_official(path, fmt, method, source=str(path))
+        log.info("loaded %s as a checkpoint of the official %s code: %s", path, fmt, info)
+        return file_sha256(path), {"method": f"official-{fmt}", "pretrain_data": "unknown", "format": fmt}
     payload = load_checkpoint(path)
     sha = file_sha256(path)
     if payload.get("format") == PRETRAIN_FORMAT:
@@ -153,7 +167,8 @@ def load_pretrained(method, path: Path, cfg) -> tuple[str, dict | None]:
             load_state_strict(method.encoder, encoder, f"{what}, its encoder through {cfg.method.name}'s pipeline")
             log.info("evaluating the encoder of %s (trained as %s) through %s's evaluation pipeline", path,
                      payload["method"], cfg.method.name)
-        return sha, {"method": payload["method"], "pretrain_data": payload.get("pretrain_data", "unknown")}
+        return sha, {"method": payload["method"], "pretrain_data": payload.get("pretrain_data", "unknown"),
+                     "pretrain_lists": payload.get("pretrain_lists")}
     else:
         state = payload.get("state_dict", payload)
         for prefix in ("base_network.", "backbone.", "encoder."):
@@ -194,6 +209,9 @@ def _run(cfg: DictConfig, device: torch.device) -> list[Path]:
     identity_hash = config_hash(pretrain_identity(cfg, pre.fingerprint))
     engine.seed_everything(seed)
     method = method_from_config(cfg, pre.index.num_classes)
+    fallback = recipes.describe_fallback(cfg)
+    if fallback and dist.is_main():
+        print(fallback)
     if cfg.control == "untrained" and not method.eval_transform():
         if dist.is_main():
             print(f"method={cfg.method.name} evaluates an encoder exactly as method=random does (no evaluation-time "
@@ -208,11 +226,22 @@ def _run(cfg: DictConfig, device: torch.device) -> list[Path]:
             work_dir.mkdir(parents=True, exist_ok=True)
             OmegaConf.save(cfg, work_dir / "config.yaml", resolve=True)
         sampler, augment = method.sampler(), method.augmentation()
-        train_ds = data.clip_dataset(cfg, pre.train, sampler, True, seed, cfg.pretrain.on_corrupt, augment)
-        val_ds = data.clip_dataset(cfg, pre.val, sampler, True, seed + 1, cfg.pretrain.on_corrupt, augment)
+        train_list, val_list, lists = pre.train, pre.val, None
+        if cfg.recipe.short_videos == "exclude" and weights == "pretrained":  # the released pretext lists
+            (train_list, val_list), lists = data.exclude_short(cfg, [pre.train, pre.val], sampler.span)
+            if not train_list:
+                raise RuntimeError(f"every training video of {pre.label} is shorter than the {sampler.span} frames "
+                                   f"a {cfg.method.name} sample spans (recipe.short_videos=exclude leaves none): "
+                                   "shorten the tuple (method.params) or use recipe.short_videos=pad")
+            if dist.is_main():
+                print(f"pretext lists without videos shorter than {sampler.span} frames (recipe.short_videos="
+                      f"exclude): {lists['excluded_train']} of {len(pre.train)} training and "
+                      f"{lists['excluded_val']} of {len(pre.val)} validation videos left out")
+        train_ds = data.clip_dataset(cfg, train_list, sampler, True, seed, cfg.pretrain.on_corrupt, augment)
+        val_ds = data.clip_dataset(cfg, val_list, sampler, True, seed + 1, cfg.pretrain.on_corrupt, augment)
         meta = {"method": cfg.method.name, "backbone": cfg.backbone.name, "num_classes": pre.index.num_classes,
                 "identity_hash": identity_hash, "git_sha": git["sha"], "weights": weights,
-                "pretrain_data": pre.label if weights == "pretrained" else "none"}
+                "pretrain_data": pre.label if weights == "pretrained" else "none", "pretrain_lists": lists}
         ckpt = pretrain(method, train_ds, val_ds, cfg, meta, work_dir, device, train=weights == "pretrained")
         if weights == "pretrained" and dist.is_main():
             write_curve(cfg, work_dir, method, variant_hash(cfg))
@@ -316,22 +345,35 @@ def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, load
         if not todo:
             continue
 
-        def make(entries, sampler, train):
-            return data.clip_dataset(cfg, entries, sampler, train, seed, "error")
+        def make(entries, sampler, train, augment=None):
+            return data.clip_dataset(cfg, entries, sampler, train, seed, "error", augment)
 
-        feats = frozen_features(method, cfg, es, ckpt_sha, device) if {"linear", "retrieval"} & set(todo) else {}
+        feats = frozen_features(method, cfg, es, ckpt_sha, device) if {"linear", "retrieval", "svm"} & set(todo) else {}
         for proto in todo:
             if proto != "finetune" and not dist.is_main():
                 continue  # the linear probe and retrieval run on rank 0, on the features gathered from all ranks
             t0 = time.time()
             extra = {"n_train": len(es.train), "n_val": len(es.val), "n_test": len(es.test),
                      "pretrain_data": pretrain_data, "world_size": dist.world_size(),
-                     "eval_transform": method.eval_transform()}
+                     "eval_transform": method.eval_transform(), "recipe": recipes.effective(cfg),
+                     "input_scale": data.input_scale(cfg)}
             if source:
                 extra["checkpoint_method"] = source["method"]
+                if source.get("format"):
+                    extra["checkpoint_format"] = source["format"]
+                if source.get("pretrain_lists"):
+                    extra["pretrain_lists"] = source["pretrain_lists"]
             if proto == "linear":
                 metrics = linear_probe(*((feats[p]["pooled"], feats[p]["labels"]) for p in ("train", "val", "test")),
                                        num_classes=es.index.num_classes, cfg=cfg.protocol.linear, seed=seed, device=device)
+                n_videos = len(feats["test"]["labels"])
+            elif proto == "svm":  # TCGL's released evaluation: train on the official train list (train + val)
+                from protocols.svm import svm_probe
+
+                metrics = svm_probe(torch.cat([feats["train"]["pooled"], feats["val"]["pooled"]]),
+                                    torch.cat([feats["train"]["labels"], feats["val"]["labels"]]),
+                                    feats["test"]["pooled"], feats["test"]["labels"],
+                                    num_classes=es.index.num_classes, cfg=cfg.protocol.svm, seed=seed)
                 n_videos = len(feats["test"]["labels"])
             elif proto == "retrieval":
                 gallery = torch.cat([feats["train"]["retrieval"], feats["val"]["retrieval"]])
@@ -344,6 +386,8 @@ def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, load
                                          cfg.protocol.retrieval.ks, int(cfg.protocol.retrieval.chunk))
                 n_videos = len(query)
                 extra["n_gallery"] = len(gallery)
+                extra["retrieval_kernel"] = list(recipes.retrieval_kernel(cfg))
+                extra["retrieval_dim"] = int(gallery.shape[1])
             else:
                 metrics = finetune(method, es, cfg, device, seed, make)
                 n_videos = len(es.test)

@@ -34,8 +34,15 @@ from omegaconf import DictConfig, OmegaConf
 CONF = Path(__file__).resolve().parent / "conf"
 STAGES = ("pretrain", "features", "eval", "all")  # protocols/app.py uses these
 CONTROLS = ("none", "untrained")
-PROTOCOLS = ("linear", "finetune", "retrieval")
+PROTOCOLS = ("linear", "finetune", "retrieval", "svm")  # svm: opt-in (protocols/svm.py, TCGL's release)
 OPTIMIZERS = ("sgd", "adamw")  # method.optim.name; protocols.engine.make_optimizer builds them
+PRETRAINED_FORMATS = ("ours", "vcop", "tcgl")  # methods/official_weights.py maps vcop / tcgl
+RECIPE_CHOICES = {  # protocols/conf/recipe/suite.yaml explains each
+    "optimizer": ("suite", "released"), "init": ("kaiming", "pytorch"), "short_videos": ("pad", "exclude"),
+    "backbone_calls": ("batched", "per_position"), "input_scale": ("normalised", "unit"),
+    "method_settings": ("suite", "released"), "finetune": ("suite", "released"), "eval_precision": ("auto", "fp32"),
+    "test_clip_starts": ("round", "floor"), "centre_crop": ("floor", "round"),
+}
 _MISSING = object()
 
 
@@ -57,7 +64,7 @@ def _reference(chosen: dict) -> dict:
     for key in ("defaults", "hydra"):
         ref.pop(key, None)
     ref["protocol"] = {name: _yaml(CONF / "protocol" / f"{name}.yaml") for name in PROTOCOLS}
-    for group in ("method", "backbone", "dataset"):
+    for group in ("method", "backbone", "dataset", "recipe"):
         name = (chosen.get(group) or {}).get("name") if isinstance(chosen.get(group), dict) else None
         ref[group] = _yaml(CONF / group / f"{name}.yaml") if isinstance(name, str) and re.fullmatch(r"\w+", name) else None
     return ref
@@ -190,6 +197,12 @@ def check_values(cfg: DictConfig) -> None:
     pretrained = c.get("pretrained")
     if pretrained is not None and (not isinstance(pretrained, str) or not pretrained.strip()):
         _fail("pretrained", pretrained, "must be the path of a checkpoint, or null")
+    _one_of(c, "pretrained_format", PRETRAINED_FORMATS)
+    if c.get("pretrained_format") != "ours" and pretrained is None:
+        _fail("pretrained_format", c.get("pretrained_format"), "names the format of pretrained=PATH: give the path "
+                                                              "too, or leave pretrained_format=ours")
+    for key, valid in RECIPE_CHOICES.items():
+        _one_of(c, f"recipe.{key}", valid)
     if c.get("control") == "untrained" and pretrained is not None:
         _fail("control", "untrained", "evaluates the untrained encoder: it cannot be combined with pretrained=")
     for key in ("paths.data", "paths.runs", "paths.cache", "paths.records"):
@@ -209,10 +222,18 @@ def check_values(cfg: DictConfig) -> None:
     _at_least(c, "protocol.finetune.epochs protocol.finetune.batch_size protocol.finetune.val_clips", 1)
     _at_least(c, "protocol.finetune.clip_len protocol.retrieval.clip_len protocol.retrieval.chunk", 1)
     _at_least(c, "protocol.linear.lr protocol.finetune.lr protocol.finetune.warmup_epochs", 0)
+    _at_least(c, "protocol.svm.max_iter", 1)
+    for key in ("protocol.svm.C", "protocol.svm.tol"):
+        v = _get(c, key)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v <= 0:
+            _fail(key, v, "must be a number > 0")
     ks = _get(c, "protocol.retrieval.ks")
     if not ks or any(k < 1 for k in ks):
         _fail("protocol.retrieval.ks", ks, "must be a non-empty list of integers >= 1")
     _one_of(c, "protocol.retrieval.pool", ("max", "avg"))
+    kernel = _get(c, "protocol.retrieval.kernel")
+    if not isinstance(kernel, list) or len(kernel) != 3 or any(not isinstance(k, int) or k < 1 for k in kernel):
+        _fail("protocol.retrieval.kernel", kernel, "must be 3 integers >= 1 (t, h, w), like [1, 2, 2]")
 
     resize, crop = _get(c, "input.resize"), _get(c, "input.crop")
     if len(resize) != 2 or min(resize) < 1 or not 1 <= crop <= min(resize):

@@ -12,6 +12,7 @@ from datasets.clips import ClipDataset
 from datasets.fingerprint import dataset_fingerprint
 from datasets.frame_cache import FrameCache
 from datasets.splits import SplitIndex, VideoEntry, load_split, train_val_split
+from datasets.video_io import get_decoder
 from datasets.transforms import ClipTransform
 from methods.base import Augmentation
 from protocols.engine import pick_device
@@ -106,15 +107,45 @@ def colour_on_device(cfg) -> bool:
     return where == "device"
 
 
+def input_scale(cfg) -> str:
+    """``normalised`` ((x - input.mean) / input.std) or ``unit`` ([0, 1], as the official code feeds its models):
+    ``recipe.input_scale``, and always ``unit`` for a checkpoint of the official code (``pretrained_format``)."""
+    if cfg.get("pretrained_format", "ours") != "ours":
+        return "unit"
+    return str(cfg.recipe.input_scale)
+
+
 def transform(cfg, train: bool, augment: Augmentation | None = None) -> ClipTransform:
     """The run's clip transform. ``augment``: what a pretraining method asks for (``method.augmentation()``);
     None = colour jitter and mirroring as ``input`` sets them (the protocols)."""
     i, augment = cfg.input, augment or Augmentation()
     jitter = tuple(i.jitter) if i.jitter and augment.colour else None
+    unit = input_scale(cfg) == "unit"
     return ClipTransform(train, resize=tuple(i.resize), crop=int(i.crop), flip=use_flip(cfg) and augment.mirror,
                          jitter=jitter, jitter_p=float(i.jitter_p),
-                         mean=tuple(i.mean) if i.mean else None, std=tuple(i.std) if i.std else None,
-                         defer_colour=colour_on_device(cfg))
+                         mean=tuple(i.mean) if i.mean and not unit else None,
+                         std=tuple(i.std) if i.std and not unit else None,
+                         defer_colour=colour_on_device(cfg), centre=str(cfg.recipe.centre_crop))
+
+
+def exclude_short(cfg, lists: list[list[VideoEntry]], span: int) -> tuple[list[list[VideoEntry]], dict]:
+    """The pretext lists without the videos shorter than ``span`` frames (``recipe.short_videos=exclude``: the
+    released lists hold only videos long enough for a whole tuple), and what was left out: ``{"span", "excluded_train",
+    "excluded_val", "examples"}`` (the counts go into the checkpoint and every record). Frame counts come from the
+    decoder (or the frame cache): the same count the clip sampler sees."""
+    cache = cfg.paths.get("frame_cache")
+    decoder = FrameCache(cache, tuple(cfg.input.resize)) if cache else get_decoder(None)
+    kept, excluded = [], []
+    for entries in lists:
+        short = [e for e in entries if decoder.num_frames(e.path) < span]
+        names = {e.relpath for e in short}
+        kept.append([e for e in entries if e.relpath not in names])
+        excluded.append(short)
+    for e in excluded[0] + excluded[1]:
+        log.info("excluded from the pretext lists (shorter than %d frames): %s", span, e.relpath)
+    info = {"span": int(span), "excluded_train": len(excluded[0]), "excluded_val": len(excluded[1]),
+            "examples": sorted(e.relpath for e in excluded[0] + excluded[1])[:5]}
+    return kept, info
 
 
 def clip_dataset(cfg, entries, sampler, train: bool, seed: int, on_corrupt: str = "error",

@@ -55,6 +55,12 @@ def autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
+def eval_autocast(device: torch.device, precision: str = "auto"):
+    """Evaluation's autocast: :func:`autocast` (``auto``), or plain fp32 (``fp32``: ``recipe.eval_precision``, the
+    released code's features and logits)."""
+    return autocast(device) if precision == "auto" else contextlib.nullcontext()
+
+
 def to_device(batch: dict, device: torch.device, finish=None) -> dict:
     """Copy a batch's tensors to ``device`` (non-blocking from pinned memory). A batch whose colour stage was
     deferred to the device (uint8 ``clips`` plus ``colour``, see datasets/transforms.py) is completed there by

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from datasets.samplers import UniformClips
 from methods.backbones.base import channels_last
 from protocols import distributed as dist
-from protocols import engine
+from protocols import engine, recipes
 from protocols.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,11 @@ def cache_key(**parts) -> str:
 
 
 @torch.no_grad()
-def extract(method, dataset, batch_size: int, workers: int, device, pool: str = "max") -> dict:
+def extract(method, dataset, batch_size: int, workers: int, device, pool: str = "max",
+            kernel: tuple[int, int, int] = (1, 2, 2), precision: str = "auto") -> dict:
     """Features of every video of ``dataset`` (a ClipDataset with a UniformClips sampler and eval transform); in a
-    multi-process run every rank gets all of them, and ``batch_size`` is per rank."""
+    multi-process run every rank gets all of them, and ``batch_size`` is per rank. ``kernel``: the retrieval pooling;
+    ``precision``: ``engine.eval_autocast`` (``fp32``: no autocast, as the released code)."""
     encoder = method.encoder
     was_training = method.training
     method.eval()
@@ -49,13 +51,13 @@ def extract(method, dataset, batch_size: int, workers: int, device, pool: str = 
             raise RuntimeError("evaluation videos must never be skipped")
         clips = engine.to_device(batch, device, loader.dataset.finish)["clips"]  # [B, N, C, T, H, W]
         b, n = clips.shape[:2]
-        with engine.autocast(device):  # as in pretraining, STKD (a matmul) runs under autocast too
+        with engine.eval_autocast(device, precision):  # STKD itself always runs in fp32
             x = channels_last(encoder.fit_time(method.preprocess(clips.flatten(0, 1))))
             fmap = encoder.forward_features(x)
         fmap = fmap.float()
         # kept on the device until the end: a .cpu() per batch would wait for the GPU at every batch
         pooled.append(fmap.mean(dim=(2, 3, 4)).view(b, n, -1))
-        retr.append(encoder.retrieval_pool(fmap, pool).view(b, n, -1).mean(1))
+        retr.append(encoder.retrieval_pool(fmap, pool, kernel).view(b, n, -1).mean(1))
         labels.append(batch["label"])
         index.append(batch["index"])
     method.train(was_training)
@@ -75,7 +77,9 @@ def cached_features(method, dataset, cfg, device, key_parts: dict, cache_dir: Pa
     sampler = dataset.sampler
     key = cache_key(
         videos=[e.relpath for e in dataset.entries], transform=OmegaConf.to_container(cfg.input, resolve=True),
-        clips=sampler.num_clips, clip_len=sampler.clip_len, pool=cfg.protocol.retrieval.pool, **key_parts,
+        clips=sampler.num_clips, clip_len=sampler.clip_len, pool=cfg.protocol.retrieval.pool,
+        kernel=list(recipes.retrieval_kernel(cfg)), recipe=recipes.effective(cfg),
+        pretrained_format=cfg.get("pretrained_format", "ours"), **key_parts,
     )
     path = Path(cache_dir) / f"features-{key}.pt"
     feats = None
@@ -93,11 +97,14 @@ def cached_features(method, dataset, cfg, device, key_parts: dict, cache_dir: Pa
             "config; run the features stage first (stage=features) with the same settings, or set "
             "eval.features_from_cache_only=false to extract them here")
     feats = extract(method, dataset, int(cfg.eval.batch_size), int(cfg.eval.num_workers), device,
-                    cfg.protocol.retrieval.pool)
+                    cfg.protocol.retrieval.pool, recipes.retrieval_kernel(cfg), str(cfg.recipe.eval_precision))
     if dist.is_main():
         save_checkpoint(path, feats)
     return feats
 
 
-def uniform_sampler(cfg, clip_len: int) -> UniformClips:
-    return UniformClips(int(cfg.eval.clips_per_video), int(clip_len))
+def uniform_sampler(cfg, clip_len: int, num_clips: int | None = None) -> UniformClips:
+    """``eval.clips_per_video`` (or ``num_clips``) uniformly spaced clips, their starts rounded or floored as
+    ``recipe.test_clip_starts`` says."""
+    return UniformClips(int(num_clips or cfg.eval.clips_per_video), int(clip_len),
+                        starts=str(cfg.recipe.test_clip_starts))

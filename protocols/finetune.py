@@ -1,10 +1,17 @@
 """Full fine-tuning from the pretrained encoder (VCOP-lineage protocol).
 
-The whole network trains: one random clip per training video per epoch with the training augmentation, SGD with
-momentum, cosine schedule. After every epoch the validation split (``val_clips`` uniform clips per video) selects the
-model; the selected weights are then tested once with ``eval.clips_per_video`` uniformly spaced centre-cropped clips
-per video, logits averaged. Top-1 and top-5. The method's evaluation-time input transform (e.g. TCGL's STKD) is
-applied before the encoder, as the released code does.
+The whole network trains: one random clip per training video per epoch. After every epoch the validation split
+selects the model; the selected weights are then tested once with ``eval.clips_per_video`` uniformly spaced
+centre-cropped clips per video, logits averaged. Top-1 and top-5. The method's evaluation-time input transform (e.g.
+TCGL's STKD) is applied before the encoder, as the released code does. Two recipes (``recipe.finetune``,
+protocols/recipes.py ``finetune_settings``):
+
+- ``suite``: ``protocol.finetune``; SGD with Nesterov momentum, warm-up + cosine; the training augmentation (colour
+  jitter, flips where the dataset allows); the epoch with the best validation top-1 on ``val_clips`` uniform clips per
+  video is kept.
+- ``released`` (the method's ``released.finetune``): plain SGD (VCOP: two parameter groups), constant lr (VCOP) or
+  ReduceLROnPlateau on the validation loss (TCGL); random crop only; the epoch with the lowest validation loss on one
+  random clip per video (drawn anew every epoch, as the release's validation split of the training dataset) is kept.
 
 In a multi-process run the classifier trains in DistributedDataParallel on each global batch split across the ranks
 (as pretraining does), and the validation and test logits are gathered from every rank's share of the videos, every
@@ -14,15 +21,18 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from datasets.samplers import SingleClip, UniformClips
+from datasets.samplers import SingleClip
+from methods.base import Augmentation
 from protocols import distributed as dist
-from protocols import engine
+from protocols import engine, recipes
+from protocols.features import uniform_sampler
 from protocols.linear import topk_correct
 
 log = logging.getLogger(__name__)
@@ -40,8 +50,9 @@ class Classifier(nn.Module):
 
 
 @torch.no_grad()
-def video_logits(model: Classifier, loader, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits averaged over each video's clips, for every video of the loader's dataset (gathered from all ranks)."""
+def video_logits(model: Classifier, loader, device, precision: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits averaged over each video's clips, for every video of the loader's dataset (gathered from all ranks);
+    ``precision``: ``engine.eval_autocast``."""
     model.eval()
     out, labels, index = [], [], []
     for batch in loader:
@@ -49,7 +60,7 @@ def video_logits(model: Classifier, loader, device) -> tuple[torch.Tensor, torch
             raise RuntimeError("evaluation videos must never be skipped")
         clips = engine.to_device(batch, device, loader.dataset.finish)["clips"]
         b, n = clips.shape[:2]
-        with engine.autocast(device):
+        with engine.eval_autocast(device, precision):
             logits = model(clips.flatten(0, 1))
         out.append(logits.float().view(b, n, -1).mean(1).cpu())
         labels.append(batch["label"])
@@ -60,26 +71,34 @@ def video_logits(model: Classifier, loader, device) -> tuple[torch.Tensor, torch
 
 
 def finetune(method, evalset, cfg, device, seed: int, make_dataset) -> dict[str, float]:
-    """``make_dataset(entries, sampler, train)`` builds a ClipDataset with the run's transforms."""
-    p = cfg.protocol.finetune
+    """``make_dataset(entries, sampler, train, augment=None)`` builds a ClipDataset with the run's transforms."""
+    p = recipes.finetune_settings(cfg)
+    released = p["select"] == "val_loss"
+    precision = str(cfg.recipe.eval_precision)
     model = Classifier(copy.deepcopy(method.encoder), method.preprocess, evalset.index.num_classes).to(device)
     engine.seed_everything(seed, 10_000)
-    nn.init.normal_(model.head.weight, std=0.01)
-    nn.init.zeros_(model.head.bias)
-    train_ds = make_dataset(evalset.train, SingleClip(int(p.clip_len)), True)
-    val_ds = make_dataset(evalset.val, UniformClips(int(p.val_clips), int(p.clip_len)), False)
-    test_ds = make_dataset(evalset.test, UniformClips(int(cfg.eval.clips_per_video), int(p.clip_len)), False)
-    opt = engine.make_optimizer(model, float(p.lr), float(p.momentum), float(p.weight_decay))
-    sched = engine.make_scheduler(opt, int(p.epochs), int(p.warmup_epochs), float(p.lr))
-    workers, bs = int(cfg.eval.num_workers), int(p.batch_size)
+    if released:  # the release's nn.Linear keeps PyTorch's default initialisation
+        model.head.reset_parameters()
+    else:
+        nn.init.normal_(model.head.weight, std=0.01)
+        nn.init.zeros_(model.head.bias)
+    crop_only = Augmentation(colour=False, mirror=False) if p["augment"] == "crop" else None
+    train_ds = make_dataset(evalset.train, SingleClip(int(p["clip_len"])), True, crop_only)
+    if released:  # one random clip and crop per video, as the release's validation split of its training dataset
+        val_ds = make_dataset(evalset.val, SingleClip(int(p["clip_len"])), True, crop_only)
+    else:
+        val_ds = make_dataset(evalset.val, uniform_sampler(cfg, int(p["clip_len"]), int(p["val_clips"])), False)
+    test_ds = make_dataset(evalset.test, uniform_sampler(cfg, int(p["clip_len"])), False)
+    opt, sched = recipes.finetune_optimizer(model, p)
+    workers, bs = int(cfg.eval.num_workers), int(p["batch_size"])
     trained = dist.wrap(model, device)  # DistributedDataParallel with several processes, ``model`` itself otherwise
-    best = (-1.0, -1, None)
+    best = (-math.inf, -1, None)  # (score, epoch, weights): score = val top-1, or minus the val loss (released)
     n_skipped = 0
     train_loader = engine.EpochLoader(train_ds, bs, True, seed, workers, device)  # workers live across epochs
     val_loader = engine.EpochLoader(val_ds, bs, False, 0, workers, device, evaluation=True)
-    for epoch in range(int(p.epochs)):
+    for epoch in range(int(p["epochs"])):
         engine.seed_everything(*dist.seed_parts(seed, 10_000 + epoch))
-        sched.step(epoch)
+        sched.begin(epoch)
         trained.train()
         loader = train_loader.epoch(epoch)
         for step, batch in enumerate(tqdm(loader, desc=f"finetune {evalset.label} epoch {epoch + 1}", leave=False,
@@ -100,20 +119,22 @@ def finetune(method, evalset, cfg, device, seed: int, make_dataset) -> dict[str,
             (loss if weight == 1.0 else loss * weight).backward()
             opt.step()
         dist.sync_buffers(model)  # every rank validates (and keeps) rank 0's BatchNorm statistics
+        acc, val_loss = 0.0, math.nan
         if len(val_ds):
-            logits, labels = video_logits(model, val_loader.epoch(0), device)
-            acc = topk_correct(logits, labels, 1)
-        else:
-            acc = 0.0
-        log.info("finetune %s epoch %d: val top-1 %.3f", evalset.label, epoch + 1, acc)
-        if acc > best[0]:
-            best = (acc, epoch + 1, copy.deepcopy(model.state_dict()))
+            logits, labels = video_logits(model, val_loader.epoch(epoch if released else 0), device, precision)
+            acc, val_loss = topk_correct(logits, labels, 1), float(F.cross_entropy(logits, labels))
+        sched.end(epoch, {"val_loss": val_loss})
+        log.info("finetune %s epoch %d: val top-1 %.3f, loss %.4f", evalset.label, epoch + 1, acc, val_loss)
+        score = -val_loss if released else acc
+        if score > best[0] or best[2] is None:  # strictly better: the first of equal epochs, as the release
+            best = (score, epoch + 1, copy.deepcopy(model.state_dict()))
+            best_val = (acc, val_loss)
     train_loader.close()
     val_loader.close()
     model.load_state_dict(best[2])
-    logits, labels = video_logits(model, engine.make_eval_loader(test_ds, bs, workers, device), device)
+    logits, labels = video_logits(model, engine.make_eval_loader(test_ds, bs, workers, device), device, precision)
     if len(labels) != len(evalset.test):
         raise RuntimeError(f"fine-tune test scored {len(labels)} videos, the split has {len(evalset.test)}")
     return {"top1": topk_correct(logits, labels, 1), "top5": topk_correct(logits, labels, 5),
-            "val_top1": best[0], "selected_epoch": float(best[1]),
+            "val_top1": best_val[0], "val_loss": best_val[1], "selected_epoch": float(best[1]),
             "train_skipped": dist.all_reduce_sum([float(n_skipped)])[0]}

@@ -1,7 +1,8 @@
 """Pretraining: one plain, auditable loop.
 
-- The method config's optimiser (``method.optim``: SGD with Nesterov momentum by default, or AdamW), cosine schedule
-  with warm-up: timm's factories, written out in protocols/engine.py.
+- The recipe's optimiser and schedule (protocols/recipes.py): the suite's (``method.optim``: SGD with Nesterov
+  momentum or AdamW, cosine with warm-up: timm's factories, written out in protocols/engine.py) or the released
+  code's (plain SGD; TCGL's ReduceLROnPlateau on the validation order loss, VCOP's constant lr).
 - Deterministic: data order and augmentation are functions of (seed, epoch, index); the torch RNG is re-seeded from
   (seed, epoch) at the start of every epoch, so a run resumed from an epoch checkpoint is bit-identical on CPU.
 - A checkpoint is written atomically after every epoch with a sha256 sidecar; a rerun of the same command resumes
@@ -29,7 +30,7 @@ from tqdm import tqdm
 
 from methods.base import PretextMethod
 from protocols import distributed as dist
-from protocols import engine
+from protocols import engine, recipes
 from protocols.checkpoint import latest_good_checkpoint, load_checkpoint, load_state_strict, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -41,11 +42,13 @@ class NonFiniteLossError(RuntimeError):
     pass
 
 
-def checkpoint_payload(method: PretextMethod, meta: dict, epoch: int, optimizer=None) -> dict:
+def checkpoint_payload(method: PretextMethod, meta: dict, epoch: int, optimizer=None, schedule=None) -> dict:
     payload = dict(meta)
     payload.update(format=FORMAT, epoch=int(epoch), state_dict=method.state_dict())
     if optimizer is not None:
         payload["optimizer"] = optimizer.state_dict()
+    if schedule is not None:
+        payload["schedule"] = schedule.state_dict()
     return payload
 
 
@@ -109,11 +112,12 @@ class LossWatch:
 
 
 @torch.no_grad()
-def evaluate_pretext(method: PretextMethod, loader, device) -> tuple[float, float]:
-    """Mean pretext loss and accuracy on a loader, the method in eval mode (graph augmentation off)."""
+def evaluate_pretext(method: PretextMethod, loader, device) -> tuple[float, float, dict[str, float]]:
+    """Mean pretext loss and accuracy on a loader, the method in eval mode (graph augmentation off), and the mean of
+    each scalar the method logs (``loss_order``: the order cross-entropy TCGL's released schedule steps on)."""
     method.eval()
     n = 0
-    sums = torch.zeros(2, dtype=torch.float64, device=device)  # read once at the end: no host sync per batch
+    sums, names = None, None  # on the device, read once at the end: no host sync per batch
     for batch in loader:  # this rank's share of the videos; the sums are then taken over all ranks
         if batch["clips"] is None:
             continue
@@ -121,11 +125,20 @@ def evaluate_pretext(method: PretextMethod, loader, device) -> tuple[float, floa
         with engine.autocast(device):
             out = method(batch)
         b = batch["clips"].shape[0]
-        sums += torch.stack([out.loss.detach().double(), out.accuracy.detach().double()]) * b
+        if names is None:
+            names = sorted(out.logs)
+            sums = torch.zeros(2 + len(names), dtype=torch.float64, device=device)
+        values = [out.loss.detach(), out.accuracy.detach(), *(out.logs[k].detach() for k in names)]
+        sums += torch.stack([v.double().reshape(()) for v in values]) * b
         n += b
-    tot_loss, tot_acc = sums.tolist()
-    tot_loss, tot_acc, n = dist.all_reduce_sum([tot_loss, tot_acc, n])
-    return (tot_loss / n, tot_acc / n) if n else (float("nan"), float("nan"))
+    # a rank without videos has seen no logs: rank 0 has (evaluation shares are contiguous, lower ranks first)
+    names = dist.broadcast(names) or []
+    local = sums.tolist() if sums is not None else [0.0] * (2 + len(names))
+    totals = dist.all_reduce_sum([*local, n])
+    n = totals[-1]
+    if not n:
+        return float("nan"), float("nan"), {}
+    return totals[0] / n, totals[1] / n, {k: v / n for k, v in zip(names, totals[2:-1])}
 
 
 def pretraining_curve(work_dir: Path) -> list[dict]:
@@ -157,14 +170,14 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
     if p.sync_bn and dist.world_size() > 1:  # a copy: the caller's method keeps plain BatchNorm layers
         method = dist.convert_sync_batchnorm(copy.deepcopy(method), device)
 
-    optimizer = engine.optimizer_from_config(method, opt_cfg)
-    scheduler = engine.make_scheduler(optimizer, epochs, int(p.warmup_epochs), float(opt_cfg.lr))
+    optimizer, schedule = recipes.pretrain_optimizer(method, cfg)
     start = 0
     resume = dist.broadcast(latest_good_checkpoint(ckpt_dir) if dist.is_main() else None)
     if resume is not None:
         state = load_checkpoint(resume)
         load_state_strict(method, state["state_dict"], f"{resume} (resuming {meta['method']})")
         optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state.get("schedule") or {})
         start = int(state["epoch"]) + 1
         log.info("resuming from %s (epoch %d done)", resume, start - 1)
     log_path = work_dir / "pretrain_log.csv"
@@ -176,7 +189,8 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
     val_loader = engine.EpochLoader(val_set, int(p.batch_size), False, 0, int(p.num_workers), device, evaluation=True)
     for epoch in range(start, epochs):
         engine.seed_everything(*dist.seed_parts(seed, epoch))
-        scheduler.step(epoch)
+        schedule.begin(epoch)
+        lr = optimizer.param_groups[0]["lr"]  # this epoch's (a plateau schedule may lower it after validation)
         model.train()
         loader = train_loader.epoch(epoch)
         total = len(loader) if p.max_steps_per_epoch is None else min(len(loader), int(p.max_steps_per_epoch))
@@ -220,10 +234,11 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
         # the validation pass draws its own shuffles and graph views
         engine.seed_everything(*dist.seed_parts(seed, epoch, 1))
         dist.sync_buffers(method)  # the checkpoint below holds rank 0's; validate with those on every rank
-        val_loss, val_acc = (evaluate_pretext(method, val_loader.epoch(0), device) if len(val_set)
-                             else (math.nan, math.nan))
+        val_loss, val_acc, val_logs = (evaluate_pretext(method, val_loader.epoch(0), device) if len(val_set)
+                                       else (math.nan, math.nan, {}))
+        schedule.end(epoch, {"val_loss": val_loss, **val_logs})
         row = {
-            "epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": sums["loss"] / sums["n"],
+            "epoch": epoch, "lr": lr, "train_loss": sums["loss"] / sums["n"],
             "train_acc": sums["acc"] / sums["n"], "val_loss": val_loss, "val_acc": val_acc,
             "n_skipped": int(sums["skipped"]), "n_short": int(sums["short"]),
             "clips_per_s": sums["clips"] / max(elapsed, 1e-9),
@@ -231,7 +246,8 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
         rows.append(row)
         if dist.is_main():
             _write_log(log_path, rows)  # before the checkpoint: a resume re-reads only the rows up to its epoch
-            save_checkpoint(ckpt_dir / f"epoch_{epoch:04d}.pt", checkpoint_payload(method, meta, epoch, optimizer))
+            save_checkpoint(ckpt_dir / f"epoch_{epoch:04d}.pt",
+                            checkpoint_payload(method, meta, epoch, optimizer, schedule))
             for old in sorted(ckpt_dir.glob("epoch_*.pt"))[:-2]:  # keep the newest two
                 old.unlink(missing_ok=True)
                 Path(f"{old}.sha256").unlink(missing_ok=True)

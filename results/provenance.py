@@ -21,10 +21,10 @@ _REPO_DEFAULT = Path(__file__).resolve().parent.parent  # the vssl-bench checkou
 # dependencies (dvc.yaml; a test checks) are all about these paths. Orchestration (protocols/run.py, pipeline.py,
 # config_checks.py), the config files (a record holds its resolved config and its hash), the tables and plots are not.
 PRETRAIN_CODE = ("methods", "datasets", "protocols/data.py", "protocols/engine.py", "protocols/pretrain.py",
-                 "protocols/checkpoint.py", "protocols/distributed.py", "results/atomic.py")
+                 "protocols/recipes.py", "protocols/checkpoint.py", "protocols/distributed.py", "results/atomic.py")
 EVAL_CODE = PRETRAIN_CODE + ("protocols/app.py", "protocols/features.py", "protocols/linear.py",
-                             "protocols/finetune.py", "protocols/retrieval.py", "protocols/preemption.py",
-                             "results/records.py", "results/provenance.py")
+                             "protocols/finetune.py", "protocols/retrieval.py", "protocols/svm.py",
+                             "protocols/preemption.py", "results/records.py", "results/provenance.py")
 
 
 def _git(args: list[str], cwd: Path) -> str | None:

@@ -61,7 +61,8 @@ def gains_markdown(df: pd.DataFrame, metric: str = "top1") -> str:
     the comparisons of this table."""
     d = df[df.metric == metric].copy()
     d["dataset"] = d.protocol + " " + d.dataset  # one column per protocol x dataset, tested as one family
-    cells = sorted(set(d.dataset), key=lambda c: (tables.PROTOCOLS.index(c.split()[0]),
+    cells = sorted(set(d.dataset), key=lambda c: (tables.PROTOCOLS.index(c.split()[0])
+                                                   if c.split()[0] in tables.PROTOCOLS else 9,
                                                    tables.dataset_key(c.split()[1])))
     g, n_tests = tables.gains(d, tables.table_rows(d), cells)
     lines = ["| row | gain over | " + " | ".join(cells) + " |", "|" + "---|" * (len(cells) + 2)]

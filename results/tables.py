@@ -32,8 +32,8 @@ import pandas as pd
 from results.atomic import atomic_write
 from results.stats import holm, mean_ci, paired_test, spearman_bootstrap
 
-PROTOCOL_NAMES = {"finetune": "fine-tune", "linear": "linear probe", "retrieval": "retrieval"}
-PROTOCOLS = ("linear", "finetune", "retrieval")
+PROTOCOL_NAMES = {"finetune": "fine-tune", "linear": "linear probe", "retrieval": "retrieval", "svm": "linear SVM"}
+PROTOCOLS = ("linear", "finetune", "retrieval")  # the tables and plots of the matrix; svm (opt-in) has none yet
 KS = (1, 5, 10, 20, 50)
 ROW = ["method", "weights", "variant", "backbone", "pretrain_data"]
 ALPHA = 0.05

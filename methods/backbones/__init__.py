@@ -12,6 +12,7 @@ from methods.backbones.torchvision_nets import TorchvisionResNet3D
 _BUILDERS: dict[str, Callable[..., Backbone]] = {
     "c3d": C3D,
     "r3d": R3DNet,  # VCOP R3DNet, layer_sizes (1, 1, 1, 1) unless given
+    "r3d_3463": lambda layer_sizes=(3, 4, 6, 3), **kw: R3DNet(layer_sizes, **kw),  # released TCGL UCF101 R3D
     "r21d": R2Plus1DNet,  # VCOP R2Plus1DNet, layer_sizes (1, 1, 1, 1) unless given
     "r3d_18": lambda **kw: TorchvisionResNet3D("r3d_18", **kw),
     "r2plus1d_18": lambda **kw: TorchvisionResNet3D("r2plus1d_18", **kw),
@@ -24,7 +25,7 @@ def available_backbones() -> list[str]:
 
 
 def build_backbone(name: str, **kw: Any) -> Backbone:
-    """Build a backbone by name: ``c3d``, ``r3d``, ``r21d``, ``r3d_18``, ``r2plus1d_18`` or ``tiny``.
+    """Build a backbone by name: ``c3d``, ``r3d``, ``r3d_3463``, ``r21d``, ``r3d_18``, ``r2plus1d_18`` or ``tiny``.
 
     Keyword arguments go to the class (``layer_sizes`` for ``r3d``/``r21d``, ``width`` for ``tiny``,
     ``in_channels`` for the VCOP-style nets and ``tiny``).

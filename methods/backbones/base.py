@@ -91,7 +91,9 @@ class Backbone(nn.Module):
 
 
 def init_conv_bn(module: nn.Module) -> None:
-    """Kaiming-normal (fan_out, ReLU) conv weights, BN weight 1 / bias 0, as VCOP's backbones do."""
+    """The suite's initialisation (``recipe.init=kaiming``): Kaiming-normal (fan_out, ReLU) conv weights, zero conv
+    biases, BN weight 1 / bias 0, as torchvision's video ResNets do. The released VCOP / TCGL backbones have no init
+    code: they keep PyTorch's default initialisation (:func:`init_pytorch_default`, ``recipe.init=pytorch``)."""
     for m in module.modules():
         if isinstance(m, nn.Conv3d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -100,3 +102,13 @@ def init_conv_bn(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm3d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+
+def init_pytorch_default(module: nn.Module) -> None:
+    """PyTorch's default initialisation of every built-in layer of ``module`` (convolutions, BatchNorm, linear
+    layers: their own ``reset_parameters``), as the released VCOP / TCGL code leaves them (``recipe.init=pytorch``).
+    Layers of ours that define their own initialisation (TCGL's GCN layers, glorot as PyTorch Geometric) keep it."""
+    builtin = (nn.modules.conv._ConvNd, nn.modules.batchnorm._NormBase, nn.Linear)
+    for m in module.modules():
+        if isinstance(m, builtin):
+            m.reset_parameters()

@@ -8,6 +8,14 @@ Per sample: K snippets (default 3 x 16 frames) in temporal order from ``ClipTupl
   projection head and GRACE InfoNCE.
 - ASOP predicts which of the K! orders the shuffled snippets are in.
 See ``methods/tcgl/README.md`` for paper / released code / ours, component by component.
+
+Randomness: a sample's permutation, feature masks and (per-sample) edge drops are functions of its
+``batch["sample_seed"]`` (see ``methods.ordering.sample_uniform``; one stream per kind of draw, below), so a
+multi-process run draws for every sample what one process draws; in training with ``negatives='batch'`` the
+negatives are gathered over the ranks (``methods.losses.grace_loss(gather=True)``). What stays per rank:
+``intra_edge_mask_shared=true`` (one mask per rank's batch, as the released code's per-replica mask under
+DataParallel) and the ASOP dropout masks (as any dropout under DDP). A batch without ``sample_seed`` (hand-made)
+draws everything from torch's global RNG.
 """
 from __future__ import annotations
 
@@ -37,6 +45,12 @@ from methods.tcgl.stkd import STKD
 # positions; "true_order" = the released graph (leaks the label). A fully connected graph is not offered: with
 # self-loops its normalised adjacency is J/K, which gives every node the same mean feature (order-blind).
 ASOP_GRAPHS = ("none", "positions", "true_order")
+
+# Streams of the per-sample random draws (methods.ordering.sample_uniform): the order, and for each graph view its
+# feature mask (stream s) and edge drops (stream s + 1).
+STREAM_ORDER = 0
+STREAM_INTER = 1  # 1, 2
+STREAM_INTRA = 3  # position p: 3 + 2p, 4 + 2p
 
 
 @register("tcgl")
@@ -134,35 +148,64 @@ class TCGL(PretextMethod):
         sets = self.stkd(sets)  # each frame-set over its own frames
         return self.encode_items(sets.flatten(1, 2)).view(b, k, s, -1)
 
-    def augment(self, h: torch.Tensor, adj: torch.Tensor, shared_edges: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """View 2 of a batch of graphs: feature masking and directed edge dropping (identity when not augmenting)."""
+    def encode_tuple(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Snippet features ``[B, K, D]`` and frame-set features ``[B, K, S, D]`` of ``x [B, K, C, T, H, W]``.
+
+        ``backbone_calls='batched'``: two backbone calls (all B*K snippets, all B*K*S frame-sets).
+        ``'per_position'``: the released order of 1 + S calls of B clips per position (snippet p, then its frame-sets
+        0..S-1, then snippet p + 1, ...), so that BatchNorm's batch and running statistics are the release's."""
+        if self.backbone_calls != "per_position":
+            return self.encode_items(self.preprocess(x)), self.frameset_features(x)
+        b, k, c, t, h, w = x.shape
+        s = self.num_framesets
+        if t % s:
+            raise ValueError(f"clip length {t} is not divisible by num_framesets={s}")
+        n = t // s
+        snips, sets = [], []
+        for p in range(k):
+            snips.append(self.encoder(self.encoder.fit_time(self.preprocess(x[:, p]))))
+            per_set = [self.encoder(self.encoder.fit_time(self.stkd(x[:, p, :, j * n:(j + 1) * n]))) for j in range(s)]
+            sets.append(torch.stack(per_set, 1))
+        return torch.stack(snips, 1), torch.stack(sets, 1)
+
+    def augment(self, h: torch.Tensor, adj: torch.Tensor, shared_edges: bool, seeds: torch.Tensor | None = None,
+                stream: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """View 2 of a batch of graphs: feature masking and directed edge dropping (identity when not augmenting).
+        ``seeds [B]``: graph b's masks are functions of ``(seeds[b], stream)`` (features) and ``(seeds[b],
+        stream + 1)`` (edges, unless ``shared_edges``); None: torch's global RNG."""
         if not self.augmenting:
             return h, adj
-        return mask_features(h, self.feature_mask), drop_edges(adj, self.edge_drop, shared=shared_edges)
+        return (mask_features(h, self.feature_mask, seeds, stream),
+                drop_edges(adj, self.edge_drop, shared=shared_edges, seeds=seeds, stream=stream + 1))
 
-    def _two_views(self, gcn: DenseGCNConv, h: torch.Tensor, adj: torch.Tensor, shared_edges: bool):
+    def _two_views(self, gcn: DenseGCNConv, h: torch.Tensor, adj: torch.Tensor, shared_edges: bool,
+                   seeds: torch.Tensor | None = None, stream: int = 0):
         """GCN outputs of the unaugmented view 1 and the augmented view 2."""
-        h2, adj2 = self.augment(h, adj, shared_edges)
+        h2, adj2 = self.augment(h, adj, shared_edges, seeds, stream)
         return gcn(h, normalize_adjacency(adj)), gcn(h2, normalize_adjacency(adj2))
 
-    def intra_loss(self, fs_feats: torch.Tensor) -> torch.Tensor:
-        """Contrastive loss of the K intra-snippet chain graphs, ``fs_feats [B, K, S, D]``."""
+    def intra_loss(self, fs_feats: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
+        """Contrastive loss of the K intra-snippet chain graphs, ``fs_feats [B, K, S, D]``; ``seeds [B]``: the
+        samples' seeds of the graph views (``batch["sample_seed"]``)."""
         b, k, s, _ = fs_feats.shape
         adj = chain_adjacency(s, fs_feats.device).expand(b, s, s)
         views1, views2 = [], []
         for pos in range(k):  # one GCN per input position (K = 3), batched over the samples
             gcn = self.intra_gcns[pos if len(self.intra_gcns) > 1 else 0]
-            v1, v2 = self._two_views(gcn, fs_feats[:, pos], adj, shared_edges=self.intra_edge_mask_shared)
+            v1, v2 = self._two_views(gcn, fs_feats[:, pos], adj, self.intra_edge_mask_shared, seeds,
+                                     STREAM_INTRA + 2 * pos)
             views1.append(v1)
             views2.append(v2)
         z1 = self.projector(torch.stack(views1, 1).flatten(0, 1))  # [B*K, S, P]
         z2 = self.projector(torch.stack(views2, 1).flatten(0, 1))
-        return grace_loss(z1, z2, self.tau, self.negatives)
+        return grace_loss(z1, z2, self.tau, self.negatives, gather=self.training)
 
-    def inter_loss(self, snip_feats: torch.Tensor, perms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def inter_loss(self, snip_feats: torch.Tensor, perms: torch.Tensor,
+                   seeds: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Contrastive loss of the inter-snippet graph; also returns the view-1 GCN output ``[B, K, D]``."""
-        v1, v2 = self._two_views(self.inter_gcn, snip_feats, temporal_adjacency(perms), shared_edges=False)
-        return grace_loss(self.projector(v1), self.projector(v2), self.tau, self.negatives), v1
+        v1, v2 = self._two_views(self.inter_gcn, snip_feats, temporal_adjacency(perms), False, seeds, STREAM_INTER)
+        loss = grace_loss(self.projector(v1), self.projector(v2), self.tau, self.negatives, gather=self.training)
+        return loss, v1
 
     def asop_adjacency(self, perms: torch.Tensor) -> torch.Tensor:
         """Graph over the input positions for the inter GCN in front of ASOP (``asop_graph`` positions or
@@ -193,12 +236,12 @@ class TCGL(PretextMethod):
     def forward(self, batch: Mapping[str, Any]) -> MethodOutput:
         clips = self._clips(batch, self.num_clips)
         b, k = clips.shape[:2]
-        perms, labels = random_permutations(b, k, clips.device)
+        seeds = batch.get("sample_seed")  # per-sample draws (None: torch's global RNG)
+        perms, labels = random_permutations(b, k, clips.device, seeds, STREAM_ORDER)
         x = gather_items(clips, perms)  # position p holds clip perms[:, p]
-        snip_feats = self.encode_items(self.preprocess(x))  # one call of B*K snippets
-        fs_feats = self.frameset_features(x)  # one call of B*K*S frame-sets
-        l_intra = self.intra_loss(fs_feats)
-        l_inter, inter_v1 = self.inter_loss(snip_feats, perms)
+        snip_feats, fs_feats = self.encode_tuple(x)
+        l_intra = self.intra_loss(fs_feats, seeds)
+        l_inter, inter_v1 = self.inter_loss(snip_feats, perms, seeds)
         logits = self.order_logits(snip_feats, perms, inter_v1)
         l_order = classification_loss(logits, labels)
         terms = {"intra": l_intra, "inter": l_inter, "order": l_order}

@@ -223,13 +223,21 @@ def _entries(split: str, videos: torch.Tensor, labels: torch.Tensor) -> list:
     return [SimpleNamespace(split=split, video=v, label=int(y)) for v, y in zip(videos, labels)]
 
 
+SUITE = {"finetune": "suite", "eval_precision": "auto", "test_clip_starts": "round", "optimizer": "suite",
+         "method_settings": "suite"}
 FINETUNE_CFG = {"protocol": {"finetune": {"epochs": 4, "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0,
                                           "batch_size": 6, "warmup_epochs": 0, "val_clips": CLIPS, "clip_len": 4}},
-                "eval": {"num_workers": 0, "clips_per_video": CLIPS}}
+                "eval": {"num_workers": 0, "clips_per_video": CLIPS}, "recipe": SUITE, "method": {"name": "planted"}}
+# the released recipe (TCGL's 2_ft_tcg_classify.py), with this file's lr and epochs: lowest validation loss on one
+# random clip per video, plain SGD, plateau (patience 1 here, so that it acts within the 4 epochs)
+RELEASED_CFG = {**FINETUNE_CFG, "recipe": {**SUITE, "finetune": "released"},
+                "method": {"name": "planted", "released": {"finetune": {
+                    "epochs": 4, "batch_size": 6, "lr": 0.05, "ft_lr": None, "momentum": 0.9, "weight_decay": 0.0,
+                    "schedule": "plateau", "plateau": {"metric": "val_loss", "factor": 0.1, "patience": 1,
+                                                       "min_lr": 1e-5}}}}}
 
 
-@pytest.fixture(scope="module")
-def finetune_run():
+def _finetune_run(cfg: dict):
     """One fine-tuning run on planted videos (test = the validation videos with shifted labels), recording the order
     in which dataset items are read and every evaluation pass (``video_logits``: split, logits, labels)."""
     g = torch.Generator().manual_seed(0)
@@ -242,16 +250,31 @@ def finetune_run():
     reads, passes = [], []
     real_video_logits = finetune_mod.video_logits
 
-    def recording_video_logits(model, loader, device):
-        logits, labels = real_video_logits(model, loader, device)
+    def recording_video_logits(model, loader, device, precision="auto"):
+        logits, labels = real_video_logits(model, loader, device, precision)
         passes.append((loader.dataset.entries[0].split, logits.clone(), labels.clone()))
         return logits, labels
 
+    lrs = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(finetune_mod, "video_logits", recording_video_logits)
-        out = finetune_mod.finetune(method, evalset, OmegaConf.create(FINETUNE_CFG), torch.device("cpu"), 0,
-                                    lambda entries, sampler, train: _Videos(entries, sampler, reads))
-    return SimpleNamespace(out=out, reads=reads, passes=passes, test_labels=(val[1] + 1) % K)
+        real_optimizer = finetune_mod.recipes.finetune_optimizer
+
+        def recording_optimizer(model, settings):
+            opt, schedule = real_optimizer(model, settings)
+            real_begin = schedule.begin
+            schedule.begin = lambda epoch: (real_begin(epoch), lrs.append(opt.param_groups[0]["lr"]))
+            return opt, schedule
+
+        mp.setattr(finetune_mod.recipes, "finetune_optimizer", recording_optimizer)
+        out = finetune_mod.finetune(method, evalset, OmegaConf.create(cfg), torch.device("cpu"), 0,
+                                    lambda entries, sampler, train, augment=None: _Videos(entries, sampler, reads))
+    return SimpleNamespace(out=out, reads=reads, passes=passes, test_labels=(val[1] + 1) % K, lrs=lrs)
+
+
+@pytest.fixture(scope="module")
+def finetune_run():
+    return _finetune_run(FINETUNE_CFG)
 
 
 def test_finetune_selects_epoch_on_validation(finetune_run):
@@ -287,3 +310,23 @@ def test_finetune_reads_test_split_only_after_selection(finetune_run):
         "a train or validation video was read after the first test video: the test split was read before the " \
         "selection was over"
     assert sorted(i for split, i in reads[first_test:]) == list(range(len(finetune_run.test_labels)))
+
+
+def test_released_finetune_keeps_the_lowest_validation_loss_and_steps_the_plateau_on_it():
+    run = _finetune_run(RELEASED_CFG)
+    val_passes = [(logits, labels) for split, logits, labels in run.passes if split == "val"]
+    assert len(val_passes) == 4
+    # one clip per validation video (the release's random clip): every pass is [videos, classes] of one draw
+    losses = [float(F.cross_entropy(logits, labels)) for logits, labels in val_passes]
+    assert run.out["selected_epoch"] == losses.index(min(losses)) + 1
+    assert run.out["val_loss"] == pytest.approx(min(losses), rel=1e-6)
+    # ReduceLROnPlateau(patience=1) on those losses, written out: the lr of every epoch
+    best, bad, lr, want = float("inf"), 0, 0.05, []
+    for loss in losses:
+        want.append(lr)
+        best, bad = (loss, 0) if loss < best * (1 - 1e-4) else (best, bad + 1)
+        if bad > 1:
+            lr, bad = max(lr * 0.1, 1e-5), 0
+    assert run.lrs == pytest.approx(want, rel=1e-12)
+    test_passes = [p for p in run.passes if p[0] == "test"]
+    assert len(test_passes) == 1 and run.passes[-1][0] == "test"
