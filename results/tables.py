@@ -270,7 +270,10 @@ def reported_table(df: pd.DataFrame, reference: pd.DataFrame) -> Table:
         "convention: split 1 (our split-1 records, mean ± 95% t-interval over seeds), mean3 (the mean over our "
         "splits 1-3), unstated (ours on split 1, shown without a difference).",
         f"These results hold records on: {ran_on}. Synthetic embedded-* runs are never matched to UCF101/HMDB51.",
-        "An empty reported cell is a number not confirmed from its source (see results/reference/README.md)."])
+        "An empty reported cell is a number not confirmed from its source (see results/reference/README.md).",
+        "Counts differ from the released retrieval scripts by design: they drop the last incomplete batch of "
+        "features (drop_last; at batch 8, UCF101 split 1 loses 1 gallery video and 7 queries), ours counts every "
+        "video (protocols/EVALUATION.md)."])
 
 
 def sensitivity_table(df: pd.DataFrame) -> Table:

@@ -342,3 +342,18 @@ def test_recipe_and_format_values_are_checked():
         check_values(cfg)
     with pytest.raises(ConfigValueError, match="pretrained_format"):
         check_values(cfg_for("pretrained_format=vcop"))
+
+
+def test_released_evaluation_runs_in_fp32():
+    import contextlib
+    import warnings
+
+    from protocols import engine
+
+    cuda = torch.device("cuda")
+    assert isinstance(engine.eval_autocast(cuda, "fp32"), contextlib.nullcontext)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # CUDA is absent here: torch warns that it would disable the autocast
+        auto = engine.eval_autocast(cuda, "auto")
+    assert isinstance(auto, torch.autocast) and auto.fast_dtype == torch.bfloat16
+    assert cfg_for("recipe=released").recipe.eval_precision == "fp32"
