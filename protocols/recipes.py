@@ -54,7 +54,27 @@ def plain_sgd(model: torch.nn.Module, lr: float, momentum: float, weight_decay: 
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
-class Cosine:
+class Schedule:
+    """An lr schedule's hooks around each epoch, with its resumable state; the base does nothing."""
+
+    def begin(self, epoch: int) -> None:
+        pass
+
+    def end(self, epoch: int, metrics: dict) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class Constant(Schedule):
+    """The lr the optimiser was built with, throughout (released VCOP: its scheduler is never stepped)."""
+
+
+class Cosine(Schedule):
     """The suite's schedule (engine.CosineSchedule): set per epoch, before training."""
 
     def __init__(self, optimizer, epochs: int, warmup_epochs: int, lr: float):
@@ -63,33 +83,8 @@ class Cosine:
     def begin(self, epoch: int) -> None:
         self.inner.step(epoch)
 
-    def end(self, epoch: int, metrics: dict) -> None:
-        pass
 
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
-
-
-class Constant:
-    """The lr the optimiser was built with, throughout (released VCOP: its scheduler is never stepped)."""
-
-    def begin(self, epoch: int) -> None:
-        pass
-
-    def end(self, epoch: int, metrics: dict) -> None:
-        pass
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
-
-
-class Plateau:
+class Plateau(Schedule):
     """``torch.optim.lr_scheduler.ReduceLROnPlateau`` (mode min) stepped after every epoch's validation on
     ``metrics[metric]`` (released TCGL: the validation order cross-entropy in pretraining, the validation loss in
     fine-tuning). A non-finite metric (an empty validation split) is an error: the release always validates."""
@@ -98,9 +93,6 @@ class Plateau:
         self.metric = metric
         self.inner = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=float(factor),
                                                                 patience=int(patience), min_lr=float(min_lr))
-
-    def begin(self, epoch: int) -> None:
-        pass
 
     def end(self, epoch: int, metrics: dict) -> None:
         value = metrics.get(self.metric)

@@ -64,15 +64,17 @@ def git_info(repo_dir: str | os.PathLike | None = None, paths: tuple[str, ...] =
 
 
 def code_hash(paths: tuple[str, ...] = EVAL_CODE, root: str | os.PathLike | None = None) -> str:
-    """First 16 hex digits of the sha256 over the ``*.py`` files under ``paths`` (relative to the checkout), each
-    with its relative path: the code a result depends on, committed or not. Comments count: any edit is a change."""
+    """First 16 hex digits of the sha256 over the files under ``paths`` (relative to the checkout), each with its
+    relative path: the code a result depends on, committed or not, with the data files it reads (the official
+    checkpoints' name lists in methods/official_names). Comments count: any edit is a change. Documentation
+    (``*.md``) and ``__pycache__`` are left out."""
     base = Path(root) if root is not None else _REPO_DEFAULT
     h = hashlib.sha256()
     for rel in paths:
         p = base / rel
-        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
+        files = sorted(p.rglob("*")) if p.is_dir() else [p]
         for f in files:
-            if "__pycache__" in f.parts or not f.is_file():
+            if "__pycache__" in f.parts or f.suffix == ".md" or not f.is_file():
                 continue
             h.update(f.relative_to(base).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]

@@ -93,7 +93,7 @@ install_packages() {
 }
 
 # ---------------------------------------------------------------------------------------------------- config
-slurm_conf() {
+slurm_conf() {  # slurm_conf FIRST_JOB_ID
     local node mem
     node=$(slurmd -C 2>/dev/null | head -n1)
     [[ $node == NodeName=* ]] || die "slurmd -C did not describe this node (got: $node)"
@@ -134,6 +134,8 @@ EnforcePartLimits=ALL
 KillWait=5
 # Jobs may be requeued (submitit requeues itself on preemption and on time-out).
 JobRequeue=1
+# Job ids continue after those the accounting database already holds (see first_job_id).
+FirstJobId=$1
 MailProg=/bin/true
 SlurmctldPort=6817
 SlurmdPort=6818
@@ -165,6 +167,22 @@ StoragePass=$1
 LogFile=$LOG/slurmdbd.log
 PidFile=$STATE/slurmdbd.pid
 EOF
+}
+
+# The first job id of this controller state. slurmctld numbers jobs from 1 when its state folder is new, but the
+# accounting database (/var/lib/mysql) may outlive that folder (a new VSSL_SLURM_STATE, a machine whose /var/tmp was
+# wiped): sacct -j N would then also list an older cluster's job N, and a test or submitit would read its state.
+# Chosen once per state folder (after MariaDB is up) and kept in $STATE/first_job_id, so a later `up` leaves the
+# config unchanged.
+first_job_id() {
+    local f=$STATE/first_job_id n
+    if [[ ! -s $f ]]; then
+        n=$(mariadb --socket="$MYSQL_SOCK" -N -e \
+            "SELECT COALESCE(MAX(id_job), 0) + 1 FROM slurm_acct_db.${CLUSTER}_job_table" 2>/dev/null) || n=1
+        [[ $n =~ ^[0-9]+$ ]] || n=1
+        echo "$n" >"$f"
+    fi
+    cat "$f"
 }
 
 # write_conf FILE MODE CONTENT: write CONTENT to FILE unless identical; refuses to replace a file this script did
@@ -311,7 +329,10 @@ cmd_up() {
     install_packages
     mkdir -p "$STATE"/{ctld,spool} "$LOG" "$STARTED"
     pw=$(db_password)
-    conf=$(slurm_conf) || exit 1
+    start_munged
+    start_mariadb
+    setup_database "$pw"
+    conf=$(slurm_conf "$(first_job_id)") || exit 1
     if write_conf "$CONF" 644 "$conf"; then
         say "wrote $CONF"
         restart+=(slurmd slurmctld)
@@ -326,9 +347,6 @@ cmd_up() {
         [[ -z $(daemon_pid "$d") ]] ||
             die "$d is running but was not started by this script; stop it before changing the config"
     done
-    start_munged
-    start_mariadb
-    setup_database "$pw"
     start_slurm_daemon slurmdbd dbd_ok "$LOG/slurmdbd.log"
     register_cluster
     start_slurm_daemon slurmctld ctld_ok "$LOG/slurmctld.log"

@@ -95,10 +95,12 @@ class STKD(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "none":
             return x
-        # fp32 even under autocast: in bf16 the matmul's relative error is ~0.6 % (the release subtracts in fp32)
+        # at least fp32, even under autocast: in bf16 the matmul's relative error is ~0.6 % (the release subtracts
+        # in fp32); fp64 input stays fp64
         dtype = x.dtype
         with torch.autocast(x.device.type, enabled=False):
-            x = x.float()
+            if dtype != torch.float64:
+                x = x.float()
             y = apply_temporal(filter_matrix(x.shape[-3], self.gains(x.shape[-3]), x.device, x.dtype), x)
             if self.mode == "paper" and self.rgb_weight != 0.0:
                 y = y + self.rgb_weight * x

@@ -13,7 +13,7 @@ REAL = ["c3d", "r3d", "r21d", "r3d_18", "r2plus1d_18"]
 
 
 def test_available_backbones():
-    assert available_backbones() == sorted(REAL + ["tiny"])
+    assert available_backbones() == sorted(REAL + ["r3d_3463", "tiny"])  # r3d_3463: released TCGL's UCF101 R3D
     with pytest.raises(ValueError, match="valid names: c3d"):
         build_backbone("resnet50")
 

@@ -111,10 +111,16 @@ def test_git_sha_is_the_newest_commit_that_changed_the_code_records_depend_on(tm
 def test_code_hash_follows_content_not_commits(tmp_path):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "a.py").write_text("x = 1\n")
-    (tmp_path / "pkg" / "notes.txt").write_text("not code\n")
+    (tmp_path / "pkg" / "NOTES.md").write_text("documentation\n")
+    (tmp_path / "pkg" / "names.txt").write_text("a data file the code reads\n")
     h = code_hash(("pkg",), tmp_path)
-    (tmp_path / "pkg" / "notes.txt").write_text("edited\n")
+    (tmp_path / "pkg" / "NOTES.md").write_text("edited\n")
+    (tmp_path / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "pkg" / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\0")
     assert code_hash(("pkg",), tmp_path) == h
+    (tmp_path / "pkg" / "names.txt").write_text("edited\n")
+    assert code_hash(("pkg",), tmp_path) != h
+    h = code_hash(("pkg",), tmp_path)
     (tmp_path / "pkg" / "a.py").write_text("x = 1  # a comment is an edit too\n")
     assert code_hash(("pkg",), tmp_path) != h
 

@@ -3,6 +3,7 @@ import subprocess
 import time
 
 from helpers import REPO
+from sacct_rows import sacct
 
 SCRIPT = REPO / "slurm" / "local-cluster.sh"
 
@@ -31,3 +32,20 @@ def test_requests_beyond_the_node_fail_at_submit_instead_of_pending(slurm_cluste
     r = subprocess.run(["sbatch", "--cpus-per-task=64", "--wrap", "true"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode != 0 and "Submitted" not in r.stdout
+
+
+def test_a_new_job_id_was_never_used_by_an_older_cluster_in_the_same_accounting_database(slurm_cluster):
+    """The accounting database (/var/lib/mysql) can outlive the controller's state folder; slurmctld would then number
+    jobs from 1 again and ``sacct -j N`` would also list an older job N (seen: a requeue test read a previous day's
+    COMPLETED row). `up` sets FirstJobId past every id the database holds, once per state folder."""
+    r = subprocess.run(["sbatch", "--parsable", "-o", "/dev/null", "--wrap", "true"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    job = r.stdout.strip().split(";")[0]
+    deadline = time.time() + 30
+    while not (rows := sacct(job, "JobIDRaw,Submit")) and time.time() < deadline:  # slurmdbd records it shortly
+        time.sleep(0.5)
+    assert len(rows) == 1, rows  # only the job just submitted, never an older one with the same id
+    conf = open("/etc/slurm/slurm.conf").read()
+    first = int(conf.split("FirstJobId=")[1].split()[0])
+    assert int(job) >= first >= 1

@@ -22,6 +22,7 @@ the signal into each of the three windows, with and without that call.
 """
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import re
@@ -29,6 +30,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 
 import pytest
 
@@ -37,11 +39,29 @@ from sacct_rows import settled
 
 TIME_LIMIT_MIN = 1  # SLURM's smallest time limit
 SIGNAL_DELAY_S = 1  # the signal comes 1-31 s before the limit, i.e. 29-59 s into each allocation
-# Pretraining epochs (preset=smoke, tiny data, one CPU): ~1-1.5 s each under SLURM beside the start-up (~7-13 s) and
-# the linear probe (~5 s), so one allocation would need ~85-120 s, well past the latest signal (59 s) also on a
-# faster machine; an allocation gets ~15-45 epochs done before its signal, so 2-4 allocations in all (1.5-3.5 min).
-EPOCHS = 70
+# The pretraining must outlast one allocation's latest signal (59 s, ~7-13 s of it start-up) on any machine, yet not
+# need more allocations than MAX_TIMEOUTS allows. A fixed epoch count does neither: a tiny-data VCOP epoch took
+# ~1-1.5 s when this test was written and ~0.45 s after the per-sample draws (one 70-epoch job then completed in a
+# single 47 s allocation). So the test first times a few epochs the way the job runs them (same command line, same
+# CPUs: the local cluster does not confine jobs) and asks for PRETRAIN_WORK_S of epochs: at most 59 - 7 = 52 s of it
+# fit into one allocation, and each allocation does >= ~16 s, so 2-7 allocations (typically 3).
+PRETRAIN_WORK_S = 100
+CALIBRATION_EPOCHS = 6
 MAX_TIMEOUTS = 10  # submitit's max_num_timeout: requeues after a time-out
+_EPOCH_LINE = re.compile(r"^\[([\d-]+ [\d:]+,\d+)\]\[protocols\.pretrain\]\[INFO\] - epoch \d+/", re.MULTILINE)
+
+
+def _seconds_per_epoch(tiny_data, work) -> float:
+    """Seconds per smoke-preset VCOP epoch run as the job runs it, from the pretraining log's timestamps."""
+    cmd = [sys.executable, str(REPO / "protocols" / "run.py"), "method=vcop", "seed=0", "preset=smoke",
+           "stage=pretrain", f"pretrain.epochs={CALIBRATION_EPOCHS}", f"paths.data={tiny_data}",
+           f"paths.runs={work}", f"paths.cache={work}/cache", f"paths.records={work}/records"]
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    stamps = [datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+              for m in _EPOCH_LINE.finditer(r.stdout + r.stderr)]
+    assert len(stamps) == CALIBRATION_EPOCHS, (r.stdout + r.stderr)[-3000:]
+    return (stamps[-1] - stamps[0]) / (CALIBRATION_EPOCHS - 1)  # the first epoch also pays for start-up
 
 
 def _settled(job: str) -> list[tuple[str, int]]:
@@ -57,15 +77,17 @@ def _settled(job: str) -> list[tuple[str, int]]:
 def test_a_job_reaching_its_time_limit_checkpoints_is_requeued_resumes_and_completes(slurm_cluster, tiny_data,
                                                                                     tmp_path):
     sweep_dir, work = tmp_path / "sweep", tmp_path / "work"
+    per_epoch = _seconds_per_epoch(tiny_data, tmp_path / "calibration")
+    epochs = max(40, math.ceil(PRETRAIN_WORK_S / per_epoch))
     cmd = [sys.executable, str(REPO / "protocols" / "run.py"), "-m", "hydra/launcher=slurm",
            "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2", f"hydra.launcher.timeout_min={TIME_LIMIT_MIN}",
            f"hydra.launcher.signal_delay_s={SIGNAL_DELAY_S}", f"hydra.launcher.max_num_timeout={MAX_TIMEOUTS}",
            f"hydra.sweep.dir={sweep_dir}", "method=vcop", "seed=0", "preset=smoke", "protocols=[linear]",
-           "dataset.eval_on=[ucf101]", f"pretrain.epochs={EPOCHS}", f"paths.data={tiny_data}", f"paths.runs={work}",
+           "dataset.eval_on=[ucf101]", f"pretrain.epochs={epochs}", f"paths.data={tiny_data}", f"paths.runs={work}",
            f"paths.cache={work}/cache", f"paths.records={work}/records"]
     t0 = time.time()
     try:
-        r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=480)
+        r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:  # clean-up only: a job left behind would hold the node
         subprocess.run(["scancel", *(p.parent.name for p in sweep_dir.glob(".submitit/*/*_submitted.pkl"))],
                        capture_output=True, timeout=30)
@@ -97,7 +119,7 @@ def test_a_job_reaching_its_time_limit_checkpoints_is_requeued_resumes_and_compl
     # each requeued allocation picks up where the last one stopped: inside pretraining it resumes from the newest
     # epoch checkpoint (the epochs done only grow); a time-out after pretraining had finished (e.g. in the linear
     # probe) leaves final.pt, which the next allocation reuses. The first time-out always falls in pretraining (see
-    # EPOCHS), so at least one allocation resumes.
+    # PRETRAIN_WORK_S), so at least one allocation resumes.
     later = log.split("Starting with JobEnvironment")[2:]
     done, finished = [], False
     for alloc in later:
@@ -107,15 +129,15 @@ def test_a_job_reaching_its_time_limit_checkpoints_is_requeued_resumes_and_compl
         finished = finished or bool(reused)
         done += resumed
     assert done and done == sorted(set(done)) and len(later) == n_requeued, (done, len(later))
-    epochs = [int(row.split(",")[0]) for row in next(work.glob("*/pretrain_log.csv")).read_text().splitlines()[1:]]
-    assert epochs == list(range(EPOCHS))  # every epoch exactly once: resumed, never restarted
+    done_epochs = [int(row.split(",")[0]) for row in next(work.glob("*/pretrain_log.csv")).read_text().splitlines()[1:]]
+    assert done_epochs == list(range(epochs))  # every epoch exactly once: resumed, never restarted
     assert len(list((work / "records").glob("*.json"))) == 1
     last = log.split("Starting with JobEnvironment")[-1]  # the allocation that completed
     assert "Caught signal" not in last and "Job completed successfully" in last
     assert "SIGUSR2 (submitit's requeue signal) is ignored from now on" in last
     with (folder / f"{job}_0_result.pkl").open("rb") as f:
         assert pickle.load(f)[0] == "success"
-    print(f"time-limited job {job}: {runs}, {wall:.0f} s")
+    print(f"time-limited job {job}: {epochs} epochs of {per_epoch:.2f} s, {runs}, {wall:.0f} s")
 
 
 # --------------------------------------------------------------------------------------------------------------------
