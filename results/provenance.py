@@ -43,7 +43,8 @@ def git_info(repo_dir: str | os.PathLike | None = None, paths: tuple[str, ...] =
     ``sha`` is the newest commit that changed a file under ``paths``: checking it out gives exactly that code, and it
     stays the same across commits that add results, edit documentation, configs or orchestration, so that committed
     results reproduce byte for byte. ``time`` is that commit's time (ISO 8601, UTC). ``dirty`` means a tracked file
-    under ``paths`` differs from HEAD (staged or not); untracked files are ignored. ``repo_dir`` defaults to the
+    under ``paths`` differs from HEAD (staged or not); untracked files are ignored. Documentation (``*.md``) inside a
+    folder of ``paths`` does not count, as in :func:`code_hash`. ``repo_dir`` defaults to the
     checkout this package was imported from (not the working directory, which Hydra may change). Outside a git
     repository, without git, before the first commit or before the first commit of that code the sha is
     ``'unknown'`` and ``dirty`` is True: such code cannot be traced to a commit, so results from it must not pass as
@@ -51,7 +52,8 @@ def git_info(repo_dir: str | os.PathLike | None = None, paths: tuple[str, ...] =
     """
     cwd = Path(repo_dir) if repo_dir is not None else _REPO_DEFAULT
     unknown = {"sha": "unknown", "dirty": True, "time": "unknown"}
-    spec = ["--", *(f":(top){p}" for p in paths)]
+    # documentation inside the code folders (methods/RECIPES.md, ...) is not code: a doc edit keeps the sha
+    spec = ["--", *(f":(top){p}" for p in paths), *(f":(top,exclude,glob){p}/**/*.md" for p in paths)]
     if _git(["rev-parse", "--verify", "HEAD"], cwd) is None:
         return unknown
     last = _git(["log", "-1", "--format=%H %ct", "HEAD", *spec], cwd)
@@ -67,14 +69,14 @@ def code_hash(paths: tuple[str, ...] = EVAL_CODE, root: str | os.PathLike | None
     """First 16 hex digits of the sha256 over the files under ``paths`` (relative to the checkout), each with its
     relative path: the code a result depends on, committed or not, with the data files it reads (the official
     checkpoints' name lists in methods/official_names). Comments count: any edit is a change. Documentation
-    (``*.md``) and ``__pycache__`` are left out."""
+    (``*.md``) inside a folder of ``paths`` and ``__pycache__`` are left out."""
     base = Path(root) if root is not None else _REPO_DEFAULT
     h = hashlib.sha256()
     for rel in paths:
         p = base / rel
-        files = sorted(p.rglob("*")) if p.is_dir() else [p]
+        files = [f for f in sorted(p.rglob("*")) if f.suffix != ".md"] if p.is_dir() else [p]
         for f in files:
-            if "__pycache__" in f.parts or f.suffix == ".md" or not f.is_file():
+            if "__pycache__" in f.parts or not f.is_file():
                 continue
             h.update(f.relative_to(base).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
