@@ -33,7 +33,7 @@ from methods.backbones import Backbone
 from methods.base import MethodOutput, PretextMethod
 from methods.heads import ConcatMLPHead, PairwiseOrderHead
 from methods.losses import classification_loss, top1_accuracy
-from methods.ordering import gather_items, reversal_class_table
+from methods.ordering import gather_items, per_sample_uniform, reversal_class_table
 from methods.registry import register
 
 SORDER_NEGATIVES = ("outside", "shuffle")
@@ -106,23 +106,27 @@ class ShuffleVerification(PretextMethod):
     def pretext_chance(self) -> float:
         return max(self.pos_fraction, 1.0 - self.pos_fraction)  # always answering the more frequent class
 
-    def make_tuples(self, batch_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Indices into the 5 sampled items ``[B, 3]`` and binary labels ``[B]`` (1 = in order)."""
-        positive = torch.rand(batch_size, device=device) < self.pos_fraction
+    def make_tuples(self, batch_size: int, device: torch.device,
+                    seeds: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices into the 5 sampled items ``[B, 3]`` and binary labels ``[B]`` (1 = in order). Sample b's draws
+        (positive or not, which negative, reversed or not) come from ``seeds[b]`` (``batch["sample_seed"]``), or
+        from torch's global RNG without seeds (:func:`methods.ordering.per_sample_uniform`)."""
+        u = per_sample_uniform(batch_size, 3, device, seeds)
+        positive = u[:, 0] < self.pos_fraction
         pos_idx = torch.tensor([1, 2, 3], device=device).expand(batch_size, 3)
         if self.negatives == "outside":
-            middle = torch.where(torch.rand(batch_size, device=device) < 0.5, 0, 4)
+            middle = torch.where(u[:, 1] < 0.5, 0, 4)
             neg_idx = torch.stack([torch.full_like(middle, 1), middle, torch.full_like(middle, 3)], dim=1)
         else:
-            neg_idx = self.shuffled_orders[torch.randint(4, (batch_size,), device=device)]
+            neg_idx = self.shuffled_orders[(u[:, 1] * 4).long().clamp_max(3)]
         idx = torch.where(positive.unsqueeze(1), pos_idx, neg_idx)
         if self.reverse:
-            idx = torch.where((torch.rand(batch_size, device=device) < 0.5).unsqueeze(1), idx.flip(1), idx)
+            idx = torch.where((u[:, 2] < 0.5).unsqueeze(1), idx.flip(1), idx)
         return idx, positive.long()
 
     def forward(self, batch: Mapping[str, Any]) -> MethodOutput:
         clips = self._clips(batch, 5)
-        idx, labels = self.make_tuples(clips.shape[0], clips.device)
+        idx, labels = self.make_tuples(clips.shape[0], clips.device, batch.get("sample_seed"))
         feats = self.encode_items(self.preprocess(gather_items(clips, idx)))
         logits = self.head(feats)
         loss = classification_loss(logits, labels)
@@ -167,9 +171,11 @@ class OrderPrediction(PretextMethod):
     def forward(self, batch: Mapping[str, Any]) -> MethodOutput:
         clips = self._clips(batch, self.num_frames)
         b, device = clips.shape[0], clips.device
-        labels = torch.randint(self.class_table.shape[0], (b,), device=device)
+        n_cls = self.class_table.shape[0]
+        u = per_sample_uniform(b, 2, device, batch.get("sample_seed"))  # a class and a direction per sample
+        labels = (u[:, 0] * n_cls).long().clamp_max(n_cls - 1)
         perms = self.class_table[labels]
-        backward = (torch.rand(b, device=device) < 0.5).unsqueeze(1)
+        backward = (u[:, 1] < 0.5).unsqueeze(1)
         perms = torch.where(backward, perms.flip(1), perms)
         feats = self.encode_items(self.preprocess(gather_items(clips, perms)))
         logits = self.head(feats)

@@ -86,6 +86,18 @@ def sample_uniform(seeds: torch.Tensor, stream: int, shape: tuple[int, ...] = ()
     return ((bits >> 8).float() * 2.0**-24).view(len(seeds), *shape)
 
 
+def per_sample_uniform(batch: int, n: int, device: torch.device | str | None = None,
+                       seeds: torch.Tensor | None = None, stream: int = 0) -> torch.Tensor:
+    """``[B, n]`` uniform floats in [0, 1): row b from sample b's seed (:func:`sample_uniform`) when ``seeds [B]``
+    (``batch["sample_seed"]``) is given, the same in whatever batch or rank the sample is; otherwise from torch's
+    global RNG (a hand-made batch; a multi-process run then draws per rank)."""
+    if seeds is None:
+        return torch.rand(batch, n, device=device)
+    if seeds.numel() != batch:
+        raise ValueError(f"{seeds.numel()} sample seeds for a batch of {batch}")
+    return sample_uniform(seeds.to(device), stream, (n,))
+
+
 def random_permutations(
     batch: int, k: int, device: torch.device | str | None = None, seeds: torch.Tensor | None = None,
     stream: int = 0,
@@ -99,9 +111,7 @@ def random_permutations(
     if seeds is None:
         labels = torch.randint(n, (batch,), device=device)
     else:
-        if seeds.numel() != batch:
-            raise ValueError(f"{seeds.numel()} sample seeds for a batch of {batch}")
-        u = sample_uniform(seeds.to(device), stream)
+        u = per_sample_uniform(batch, 1, device, seeds, stream)[:, 0]
         labels = (u * n).long().clamp_max(n - 1)  # u < 1; K! <= 24, so the 2**-24 grid biases no label noticeably
     return label_to_perm(labels, k), labels
 

@@ -172,7 +172,8 @@ def pretrain_seeded(cfg, work: str, n_train: int, n_val: int, width: int = 4, si
     engine.seed_everything(int(cfg.seed))
     params = OmegaConf.to_container(cfg.method.params, resolve=True)
     method = build_method(cfg.method.name, {"name": "tiny", "width": width}, **params)
-    k, t = int(params["num_clips"]), int(params["clip_len"])
+    sampler = method.sampler()  # ClipTuple: k clips of clip_len frames, as the method's real items
+    k, t = sampler.k, sampler.clip_len
     train = SeededClips(n_train, k, t, size, seed=int(cfg.seed))
     val = SeededClips(n_val, k, t, size, seed=int(cfg.seed) + 1)
     Path(work).mkdir(parents=True, exist_ok=True)

@@ -7,12 +7,13 @@ Which losses couple the samples of a batch (methods/*.py):
   gradient is all-reduced back; ``negatives=graph`` is per sample.
 - every other method (VCOP, sorder/opn in methods/frame_order.py, SpeedNet, supervised) has a per-sample
   cross-entropy: nothing couples its samples beyond BatchNorm, which ``pretrain.sync_bn=true`` makes global (as in
-  the supervised equivalence test, tests/ddp_helpers.py). So VCOP's curve is tested here only to pin its
-  per-sample (``batch["sample_seed"]``) permutations.
-Per-sample draws: TCGL's and VCOP's permutations and TCGL's graph views are functions of each sample's seed
+  the supervised equivalence test, tests/ddp_helpers.py). So the curves of VCOP, sorder and opn are tested here only
+  to pin their per-sample (``batch["sample_seed"]``) draws.
+Per-sample draws: TCGL's and VCOP's permutations, TCGL's graph views, sorder's tuples (positive or not, which
+negative, reversed or not) and opn's class and direction are functions of each sample's seed
 (``datasets.clips.sample_seed``: (seed, epoch, index)), not of the per-rank RNG stream. Still drawn per rank, hence
-set off here: dropout (TCGL ASOP, VCOP head: ``*dropout=0``), TCGL's ``intra_edge_mask_shared=true`` (the released
-mode, one mask per rank's batch), and the draws of sorder/opn (methods/frame_order.py, global RNG).
+set off here: dropout (TCGL ASOP, the heads of VCOP, sorder and opn: ``*dropout=0``) and TCGL's
+``intra_edge_mask_shared=true`` (the released mode, one mask per rank's batch).
 
 Settings of the 1-vs-2 runs: the real loop (``protocols.pretrain.pretrain``) on the tiny backbone and SeededClips
 data (no videos), 11 training samples in global batches of 5: shares 3/2, 3/2, then 1/0, where rank 1 stands in
@@ -39,6 +40,7 @@ from methods.ordering import random_permutations, sample_uniform
 from methods.tcgl.graph import drop_edges, mask_features
 
 N_TRAIN, N_VAL, BATCH = 11, 5, 5
+PER_SAMPLE_CE = ("vcop", "sorder", "opn")  # methods whose only coupling would be their random draws
 RTOL, ATOL = 1e-4, 1e-4
 
 
@@ -136,6 +138,23 @@ def test_per_sample_draws_do_not_depend_on_the_batch_they_are_in():
     assert not torch.equal(mask_features(x, 0.3, seeds, 4), mask_features(x, 0.3, seeds, 5))  # streams differ
 
 
+def test_sorder_tuples_from_sample_seeds_do_not_depend_on_the_batch_and_keep_their_rates():
+    from methods.registry import build_method
+
+    seeds = torch.arange(6000) * 7919
+    # distinct negative rows, reversal included ((1, a|e, 3) both ways; the 4 non-monotonic orders of (1, 2, 3) are
+    # closed under reversal); the share of rows starting with item 3
+    for negatives, first_is_3 in (("outside", 0.5), ("shuffle", 0.375)):
+        method = build_method("sorder", "tiny", negatives=negatives)
+        idx, labels = method.make_tuples(6000, torch.device("cpu"), seeds)
+        parts = [method.make_tuples(1000, torch.device("cpu"), seeds[i:i + 1000]) for i in range(0, 6000, 1000)]
+        assert torch.equal(idx, torch.cat([i for i, _ in parts]))
+        assert torch.equal(labels, torch.cat([b for _, b in parts]))
+        assert abs(float(labels.float().mean()) - method.pos_fraction) < 0.02
+        assert idx[labels == 0].unique(dim=0).shape[0] == 4
+        assert abs(float((idx[:, 0] == 3).float().mean()) - first_is_3) < 0.02  # reversed half the time
+
+
 def test_per_sample_draws_have_the_rates_of_the_global_rng_ones():
     seeds = torch.arange(30000) * 7919  # consecutive-ish seeds: the hash must still decorrelate them
     labels = random_permutations(30000, 3, seeds=seeds)[1]
@@ -165,28 +184,30 @@ def _cfg(method, seed=0):
               "method.optim.lr=0.005", "method.params.clip_len=8"]
     extra = {"tcgl": ["method.params.asop_dropout=0.0", "method.params.negatives=batch",
                       "method.params.asop_hidden=32", "method.params.intra_edge_mask_shared=false"],
-             "vcop": ["method.params.dropout=0.0", "method.params.hidden=32"]}[method]
+             "vcop": ["method.params.dropout=0.0", "method.params.hidden=32"],
+             "sorder": ["method.params.dropout=0.0", "method.params.hidden=32"],
+             "opn": ["method.params.dropout=0.0", "method.params.hidden=32"]}[method]
     return compose_cfg(f"method={method}", *common, *extra)
 
 
-def _both_methods(cfgs, work):
+def _every_method(cfgs, work):
     return {m: pretrain_seeded(cfg, f"{work}/{m}", N_TRAIN, N_VAL) for m, cfg in cfgs.items()}
 
 
 def _on_each_rank(z1, z2, cfgs, work):
     """Everything this module runs on 2 gloo processes, in one start (a process start costs seconds)."""
-    return {"grace": _all_cases(z1, z2), **_both_methods(cfgs, work)}
+    return {"grace": _all_cases(z1, z2), **_every_method(cfgs, work)}
 
 
 @pytest.fixture(scope="module")
 def gloo_runs(tmp_path_factory):
     """(1-process results, per-rank results of the 2-process group)."""
     tmp = tmp_path_factory.mktemp("ddp_negatives")
-    cfgs = {m: _cfg(m) for m in ("tcgl", "vcop")}
+    cfgs = {m: _cfg(m) for m in ("tcgl", *PER_SAMPLE_CE)}
     t0 = time.time()
     two = run_gloo(_on_each_rank, 2, tmp / "gloo", *_nodes(), cfgs, str(tmp / "two"), timeout=150)
     t1 = time.time()
-    one = _both_methods(cfgs, str(tmp / "one"))
+    one = _every_method(cfgs, str(tmp / "one"))
     print(f"2 processes {t1 - t0:.1f}s, 1 process {time.time() - t1:.1f}s")
     assert not torch.distributed.is_initialized()
     return one, two
@@ -215,6 +236,7 @@ def test_tcgl_with_batch_negatives_trains_alike_on_one_process_and_two(gloo_runs
     _compare(one["tcgl"], [r["tcgl"] for r in two], ("lr", "train_loss", "train_acc", "val_acc"))
 
 
-def test_vcop_trains_alike_on_one_process_and_two(gloo_runs):
+@pytest.mark.parametrize("method", PER_SAMPLE_CE)
+def test_per_sample_ce_methods_train_alike_on_one_process_and_two(gloo_runs, method):
     one, two = gloo_runs
-    _compare(one["vcop"], [r["vcop"] for r in two], ("lr", "train_loss", "train_acc", "val_loss", "val_acc"))
+    _compare(one[method], [r[method] for r in two], ("lr", "train_loss", "train_acc", "val_loss", "val_acc"))
