@@ -239,8 +239,10 @@ def _run(cfg: DictConfig, device: torch.device) -> list[Path]:
                       f"{lists['excluded_val']} of {len(pre.val)} validation videos left out")
         train_ds = data.clip_dataset(cfg, train_list, sampler, True, seed, cfg.pretrain.on_corrupt, augment)
         val_ds = data.clip_dataset(cfg, val_list, sampler, True, seed + 1, cfg.pretrain.on_corrupt, augment)
+        # the commit of the pretraining code, as the identity hash holds its content: a checkpoint reused after an
+        # evaluation-only commit is then byte for byte the one a fresh clone pretrains
         meta = {"method": cfg.method.name, "backbone": cfg.backbone.name, "num_classes": pre.index.num_classes,
-                "identity_hash": identity_hash, "git_sha": git["sha"], "weights": weights,
+                "identity_hash": identity_hash, "git_sha": git_info(paths=PRETRAIN_CODE)["sha"], "weights": weights,
                 "pretrain_data": pre.label if weights == "pretrained" else "none", "pretrain_lists": lists}
         ckpt = pretrain(method, train_ds, val_ds, cfg, meta, work_dir, device, train=weights == "pretrained")
         if weights == "pretrained" and dist.is_main():

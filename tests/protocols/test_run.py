@@ -13,7 +13,8 @@ import torch
 
 from helpers import REPO, compose_cfg, smoke_overrides
 from protocols.app import run
-from protocols.checkpoint import CheckpointError
+from protocols.checkpoint import CheckpointError, load_checkpoint
+from results.provenance import EVAL_CODE, PRETRAIN_CODE
 from results.records import load_records
 
 RUN = [sys.executable, str(REPO / "protocols" / "run.py")]
@@ -49,6 +50,23 @@ def test_smoke_chain_writes_one_valid_record_per_protocol_and_dataset(tiny_data,
     assert run(cfg) == []
     assert all(p.read_bytes() == b for p, b in before.items())
     assert "already done" in capsys.readouterr().out
+
+
+def test_a_checkpoint_names_the_commit_of_the_pretraining_code(tiny_data, tmp_path, monkeypatch):
+    """Its reuse is keyed on the pretraining code's content (pretrain_identity), so the sha inside it must be that
+    code's commit too: a checkpoint reused after an evaluation-only commit is then byte for byte the one a fresh
+    clone pretrains (it held the evaluated code's sha once, and a fresh clone's checkpoint_sha256 differed)."""
+    import protocols.app as app
+
+    def fake_git_info(repo_dir=None, paths=EVAL_CODE):
+        return {"sha": "p" * 40 if tuple(paths) == PRETRAIN_CODE else "e" * 40, "dirty": False, "time": "unknown"}
+
+    monkeypatch.setattr(app, "git_info", fake_git_info)
+    written = run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=vcop", "protocols=[linear]",
+                                               "dataset.eval_on=[ucf101]")))
+    (final,) = (tmp_path / "runs").glob("*/final.pt")
+    assert load_checkpoint(final)["git_sha"] == "p" * 40
+    assert json.loads(written[0].read_text())["git_sha"] == "e" * 40  # a record: the commit of all the code it ran
 
 
 def test_typos_in_overrides_are_errors_listing_choices(tmp_path):
