@@ -202,8 +202,9 @@ def test_sigkill_at_random_steps_of_pretraining_and_in_evaluation_then_rerun_is_
     import protocols.app as app
     from protocols.checkpoint import latest_good_checkpoint
 
-    frozen = app.git_info()  # a commit landing mid-test must not make the runs differ
-    monkeypatch.setattr(app, "git_info", lambda: frozen)
+    # a commit landing mid-test must not make the runs differ: the records' and the checkpoints' shas, frozen now
+    frozen = {paths: app.git_info(paths=paths) for paths in (EVAL_CODE, PRETRAIN_CODE)}
+    monkeypatch.setattr(app, "git_info", lambda repo_dir=None, paths=EVAL_CODE: frozen[tuple(paths)])
     args = ["method=vcop", f"pretrain.epochs={EPOCHS}", "protocols=[linear,retrieval]"]
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     assert _run_in_child(compose_cfg(*smoke_overrides(tiny_data, ref, *args))) == 0
