@@ -182,11 +182,11 @@ def _cfg(method, seed=0):
     common = ["preset=smoke", f"seed={seed}", "pretrain.epochs=3", f"pretrain.batch_size={BATCH}",
               "pretrain.warmup_epochs=0", "pretrain.sync_bn=true", "method.optim.name=adamw",
               "method.optim.lr=0.005", "method.params.clip_len=8"]
-    extra = {"tcgl": ["method.params.asop_dropout=0.0", "method.params.negatives=batch",
-                      "method.params.asop_hidden=32", "method.params.intra_edge_mask_shared=false"],
-             "vcop": ["method.params.dropout=0.0", "method.params.hidden=32"],
-             "sorder": ["method.params.dropout=0.0", "method.params.hidden=32"],
-             "opn": ["method.params.dropout=0.0", "method.params.hidden=32"]}[method]
+    if method == "tcgl":
+        extra = ["method.params.asop_dropout=0.0", "method.params.negatives=batch", "method.params.asop_hidden=32",
+                 "method.params.intra_edge_mask_shared=false"]
+    else:  # PER_SAMPLE_CE: a head with dropout and a hidden width
+        extra = ["method.params.dropout=0.0", "method.params.hidden=32"]
     return compose_cfg(f"method={method}", *common, *extra)
 
 

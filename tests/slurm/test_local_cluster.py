@@ -3,7 +3,7 @@ import subprocess
 import time
 
 from helpers import REPO
-from sacct_rows import sacct
+from sacct_rows import settled
 
 SCRIPT = REPO / "slurm" / "local-cluster.sh"
 
@@ -42,9 +42,7 @@ def test_a_new_job_id_was_never_used_by_an_older_cluster_in_the_same_accounting_
                        timeout=60)
     assert r.returncode == 0, r.stderr
     job = r.stdout.strip().split(";")[0]
-    deadline = time.time() + 30
-    while not (rows := sacct(job, "JobIDRaw,Submit")) and time.time() < deadline:  # slurmdbd records it shortly
-        time.sleep(0.5)
+    rows = settled(job, "JobIDRaw,State")  # once slurmdbd has recorded the job's end
     assert len(rows) == 1, rows  # only the job just submitted, never an older one with the same id
     conf = open("/etc/slurm/slurm.conf").read()
     first = int(conf.split("FirstJobId=")[1].split()[0])
