@@ -9,7 +9,7 @@ Rows per (method, backbone), all on the shapes the method itself gives (``train_
   backbone on random clips already on the device, heads excluded, one backbone call per shape (VCOP: K clips;
   TCGL: K snippets and K x S frame-sets). bf16+CL goes through ``engine.place_model`` / ``engine.autocast`` with
   channels_last_3d inputs.
-- ``train ours, one batch resident``: the real method (heads, STKD, losses) built as ``protocols/app.py`` builds it,
+- ``train ours, one batch resident``: the real method (heads, STKD, losses) built as ``experiment/app.py`` builds it,
   each step ``engine.train_step`` on one uint8 batch kept in pinned memory (copy to the device, the colour stage on
   the GPU, forward, backward, SGD) with pretraining's loss bookkeeping (``pretrain.LossWatch``): the loop without
   its loader.
@@ -21,7 +21,7 @@ Rows per (method, backbone), all on the shapes the method itself gives (``train_
 - ``infer ceiling bf16+CL`` / ``features ours``: ``forward_features`` under no_grad on ``eval.batch_size`` videos x 10
   clips, against ``protocols.features.extract`` (loader, STKD, pooling, copies back to the host).
 - then ``protocols.retrieval.topk_retrieval`` over a 9,500-video gallery and 3,800 queries on the device (d=512 and
-  the backbone's real retrieval dimension), where ``protocols/app.py`` runs it, and on the CPU (runs without a GPU).
+  the backbone's real retrieval dimension), where ``experiment/app.py`` runs it, and on the CPU (runs without a GPU).
 
 samples/s: tuples (train) or videos (features) per second; clips/s counts the K 16-frame clips of a sample (as
 pretraining's log) or the 10 clips of a video. Loops stop after their steps or ``--phase-cap-s``; a row that would
@@ -54,10 +54,11 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from datasets.clips import collate_clips  # noqa: E402
 from datasets.frame_cache import build_all  # noqa: E402
 from methods.backbones import build_backbone  # noqa: E402
-from protocols import data, engine  # noqa: E402
-from protocols.app import method_from_config  # noqa: E402
+from experiment import data
+from runtime import engine  # noqa: E402
+from experiment.app import method_from_config  # noqa: E402
 from protocols.features import extract, uniform_sampler  # noqa: E402
-from protocols.pipeline import compose  # noqa: E402
+from pipeline.stages import compose  # noqa: E402
 from protocols.pretrain import CUDA_READ_EVERY, LossWatch  # noqa: E402
 from protocols.retrieval import topk_retrieval  # noqa: E402
 from results.provenance import device_info, git_info  # noqa: E402
@@ -414,7 +415,7 @@ class Bench:
         cfg = compose(overrides(args, method_name, backbone_name))
         seed, crop = int(cfg.seed), int(cfg.input.crop)
         pre = data.eval_set(cfg, cfg.dataset.pretrain_on, seed)  # generates the embedded videos when missing
-        engine.seed_everything(seed)  # then the method, as protocols/app.py builds it
+        engine.seed_everything(seed)  # then the method, as experiment/app.py builds it
         method = method_from_config(cfg, pre.index.num_classes)
         bb = {"name": cfg.backbone.name, **OmegaConf.to_container(cfg.backbone.params, resolve=True)}
 
@@ -466,7 +467,7 @@ class Bench:
 
     def retrieval(self, backbones: list[str], method_name: str) -> None:
         """topk_retrieval on the device (d=--retrieval-dim and the backbones' real retrieval sizes, e.g. 9,216 for
-        r3d_18 at 16x112x112), where protocols/app.py runs it, and on the CPU with the real sizes (runs without a
+        r3d_18 at 16x112x112), where experiment/app.py runs it, and on the CPU with the real sizes (runs without a
         GPU). Measured first: it is short and must not fall to the time budget."""
         a, real = self.args, set()
         for name in backbones:
@@ -565,7 +566,7 @@ def parse_args(argv=None):
 def main(argv=None) -> list[Row]:
     args = parse_args(argv)
     bench = Bench(args)
-    engine.setup_determinism(bench.device)  # cudnn.benchmark and TF32 on CUDA, as protocols/app.py
+    engine.setup_determinism(bench.device)  # cudnn.benchmark and TF32 on CUDA, as experiment/app.py
     print(header(bench.device, args.git_sha))
     print("command: python benchmarks/gpu_throughput.py " + " ".join(sys.argv[1:] if argv is None else argv))
     if bench.device.type == "cpu":

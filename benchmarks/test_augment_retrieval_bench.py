@@ -5,7 +5,7 @@
 - clip augmentation without decoding: ``ClipTransform`` (train: resize 320x240 -> 171x128, random crop 112, flip,
   colour jitter, normalise; eval: resize, centre crop, normalise) on 16 uint8 frames of the ``bench`` geometry, one
   torch thread (decoding + augmentation together: ``test_decode_bench.py``);
-- ``protocols.retrieval.topk_retrieval`` on the CPU, where ``protocols/app.py`` runs it, at a fifth of the
+- ``protocols.retrieval.topk_retrieval`` on the CPU, where ``experiment/app.py`` runs it, at a fifth of the
   9,500 x 3,800 gallery/query size of the performance issue (the cost is linear in each), d=512 and d=9,216 (r3d_18's
   real retrieval features at 16x112x112). ``extra_info`` holds per-second rates; the GPU side is
   ``benchmarks/gpu_throughput.py``.

@@ -92,7 +92,7 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]):
         """Item ``index`` of the current epoch, or ``(epoch, index)``: the epoch travels with the index to loader
-        workers that outlive an epoch (``protocols.engine.EpochLoader``)."""
+        workers that outlive an epoch (``runtime.engine.EpochLoader``)."""
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         entry = self.entries[index]
         rng = np.random.default_rng([self.seed, epoch, index])

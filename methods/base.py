@@ -59,7 +59,7 @@ class PretextMethod(nn.Module):
     #: ``batched``: :meth:`encode_items` encodes all B*K clips in one backbone call; ``per_position``: one call of B
     #: clips per tuple position, as the released VCOP / TCGL code does (``recipe.backbone_calls``): BatchNorm then
     #: normalises each position's clips with their own batch statistics and updates its running statistics once per
-    #: position. Set by protocols/app.py from the recipe.
+    #: position. Set by experiment/app.py from the recipe.
     backbone_calls: str = "batched"
 
     def __init__(self, backbone: Backbone):

@@ -42,7 +42,7 @@ def grace_loss(
     on how the batch is split across ranks. Every rank must then call it in the same step (it is a collective). The
     value is the mean over this rank's own anchors only (``distributed.step_weight`` makes the global mean of it);
     see :class:`GatherNodes` for why the gradients are then exactly the single-process ones. A rank whose batch only
-    stands in (``protocols.distributed.stand_in_step``) adds nothing to the pool: its anchors are compared against
+    stands in (``runtime.distributed.stand_in_step``) adds nothing to the pool: its anchors are compared against
     the others' nodes and its own.
 
     For unrelated random features the loss is about ``log(2M - 1)``, M = nodes per pool. ``reduction='none'``
@@ -74,7 +74,7 @@ def _world_size() -> int:
 
 def _standing_in() -> bool:
     """Whether this rank's batch only stands in this step (it then adds nothing to the global batch)."""
-    from protocols import distributed  # the flag lives with the training loop's other multi-process plumbing
+    from runtime import distributed  # the flag lives with the training loop's other multi-process plumbing
 
     return distributed.standing_in()
 

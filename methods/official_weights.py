@@ -49,7 +49,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from protocols.checkpoint import CheckpointError
+from runtime.checkpoint import CheckpointError
 
 FORMATS = ("vcop", "tcgl")
 

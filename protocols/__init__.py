@@ -1,1 +1,2 @@
-"""Evaluation protocols (pretext training, linear probe, fine-tuning, retrieval) and their infrastructure."""
+"""The measured protocols (pretext pretraining, linear probe, SVM, fine-tuning, retrieval, frozen features), the
+`run.py` entry point and its Hydra config tree (conf/)."""

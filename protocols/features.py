@@ -24,9 +24,10 @@ from tqdm import tqdm
 
 from datasets.samplers import UniformClips
 from methods.backbones.base import channels_last
-from protocols import distributed as dist
-from protocols import engine, recipes
-from protocols.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from runtime import distributed as dist
+from runtime import engine
+from runtime import recipes
+from runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 

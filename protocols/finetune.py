@@ -4,7 +4,7 @@ The whole network trains: one random clip per training video per epoch. After ev
 selects the model; the selected weights are then tested once with ``eval.clips_per_video`` uniformly spaced
 centre-cropped clips per video, logits averaged. Top-1 and top-5. The method's evaluation-time input transform (e.g.
 TCGL's STKD) is applied before the encoder, as the released code does. Two recipes (``recipe.finetune``,
-protocols/recipes.py ``finetune_settings``):
+runtime/recipes.py ``finetune_settings``):
 
 - ``suite``: ``protocol.finetune``; SGD with Nesterov momentum, warm-up + cosine; the training augmentation (colour
   jitter, flips where the dataset allows); the epoch with the best validation top-1 on ``val_clips`` uniform clips per
@@ -30,8 +30,9 @@ from tqdm import tqdm
 
 from datasets.samplers import SingleClip
 from methods.base import Augmentation
-from protocols import distributed as dist
-from protocols import engine, recipes
+from runtime import distributed as dist
+from runtime import engine
+from runtime import recipes
 from protocols.features import uniform_sampler
 from protocols.linear import topk_correct
 

@@ -1,7 +1,7 @@
 """Pretraining: one plain, auditable loop.
 
-- The recipe's optimiser and schedule (protocols/recipes.py): the suite's (``method.optim``: SGD with Nesterov
-  momentum or AdamW, cosine with warm-up: timm's factories, written out in protocols/engine.py) or the released
+- The recipe's optimiser and schedule (runtime/recipes.py): the suite's (``method.optim``: SGD with Nesterov
+  momentum or AdamW, cosine with warm-up: timm's factories, written out in runtime/engine.py) or the released
   code's (plain SGD; TCGL's ReduceLROnPlateau on the validation order loss, VCOP's constant lr).
 - Deterministic: data order and augmentation are functions of (seed, epoch, index); the torch RNG is re-seeded from
   (seed, epoch) at the start of every epoch, so a run resumed from an epoch checkpoint is bit-identical on CPU.
@@ -9,7 +9,7 @@
   from the newest checkpoint whose hash verifies (a truncated one is ignored).
 - The validation split's pretext loss and accuracy go to ``pretrain_log.csv`` every epoch.
 - A NaN or inf loss stops the run with a clear error; the last good checkpoint stays.
-- Several processes (protocols/distributed.py): DistributedDataParallel, each global batch split across the ranks,
+- Several processes (runtime/distributed.py): DistributedDataParallel, each global batch split across the ranks,
   each rank's loss weighted so the gradient is that of the global batch's mean loss; ``pretrain.sync_bn`` makes
   BatchNorm use the statistics of the global batch. Losses and accuracies are logged over all ranks.
   Rank 0 alone writes the log and the checkpoints; a resume loads rank 0's choice of checkpoint on every rank.
@@ -29,9 +29,10 @@ import torch
 from tqdm import tqdm
 
 from methods.base import PretextMethod
-from protocols import distributed as dist
-from protocols import engine, recipes
-from protocols.checkpoint import latest_good_checkpoint, load_checkpoint, load_state_strict, save_checkpoint
+from runtime import distributed as dist
+from runtime import engine
+from runtime import recipes
+from runtime.checkpoint import latest_good_checkpoint, load_checkpoint, load_state_strict, save_checkpoint
 
 log = logging.getLogger(__name__)
 FORMAT = "vssl-bench/1"

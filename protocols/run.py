@@ -23,8 +23,8 @@ def main(cfg: DictConfig) -> list[Path]:
     from hydra.types import RunMode
     from omegaconf.errors import OmegaConfBaseException
 
-    from protocols.app import run
-    from protocols.config_checks import ConfigValueError, check_values
+    from experiment.app import run
+    from experiment.checks import ConfigValueError, check_values
 
     logging.getLogger("vssl").setLevel(logging.INFO)
     try:
@@ -46,7 +46,7 @@ def main(cfg: DictConfig) -> list[Path]:
 
 
 if __name__ == "__main__":
-    from protocols.config_checks import ConfigValueError, check_overrides
+    from experiment.checks import ConfigValueError, check_overrides
 
     try:
         check_overrides(sys.argv[1:])  # group overrides Hydra itself would crash on (dataset=5)

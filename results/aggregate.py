@@ -60,7 +60,7 @@ def collect(records_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     """The records that ``matrix.json`` (written by the pipeline's sweep) lists, and the names of those missing."""
     matrix_file = records_dir / MATRIX_FILE
     if not matrix_file.exists():
-        raise FileNotFoundError(f"{matrix_file} not found: it is written by `python -m protocols.pipeline sweep` "
+        raise FileNotFoundError(f"{matrix_file} not found: it is written by `python -m pipeline sweep` "
                                 "(dvc repro); for a folder of protocols/run.py records use --flat")
     matrix = json.loads(matrix_file.read_text())
     records, missing = [], []

@@ -20,11 +20,11 @@ _REPO_DEFAULT = Path(__file__).resolve().parent.parent  # the vssl-bench checkou
 # evaluation depends on besides. A record's git sha and dirty flag, its code hash, and the DVC sweep stage's
 # dependencies (dvc.yaml; a test checks) are all about these paths. Orchestration (protocols/run.py, pipeline.py,
 # config_checks.py), the config files (a record holds its resolved config and its hash), the tables and plots are not.
-PRETRAIN_CODE = ("methods", "datasets", "protocols/data.py", "protocols/engine.py", "protocols/pretrain.py",
-                 "protocols/recipes.py", "protocols/checkpoint.py", "protocols/distributed.py", "results/atomic.py")
-EVAL_CODE = PRETRAIN_CODE + ("protocols/app.py", "protocols/features.py", "protocols/linear.py",
+PRETRAIN_CODE = ("methods", "datasets", "experiment/data.py", "runtime/engine.py", "protocols/pretrain.py",
+                 "runtime/recipes.py", "runtime/checkpoint.py", "runtime/distributed.py", "results/atomic.py")
+EVAL_CODE = PRETRAIN_CODE + ("experiment/app.py", "protocols/features.py", "protocols/linear.py",
                              "protocols/finetune.py", "protocols/retrieval.py", "protocols/svm.py",
-                             "protocols/preemption.py", "results/records.py", "results/provenance.py")
+                             "runtime/preemption.py", "results/records.py", "results/provenance.py")
 
 
 def _git(args: list[str], cwd: Path) -> str | None:

@@ -92,9 +92,9 @@ def _exception_line(exc: BaseException) -> str:
 
 
 def _expected_records(cfg, working_dir: str | None) -> list[Path]:
-    """The record files a run of ``cfg`` is responsible for (one per eval dataset x protocol): protocols.app's names."""
-    from protocols.app import record_names
-    from protocols.checkpoint import file_sha256
+    """The record files a run of ``cfg`` is responsible for (one per eval dataset x protocol): experiment.app's names."""
+    from experiment.app import record_names
+    from runtime.checkpoint import file_sha256
 
     try:
         if cfg.stage not in ("all", "eval"):

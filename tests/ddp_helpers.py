@@ -163,8 +163,8 @@ def pretrain_seeded(cfg, work: str, n_train: int, n_val: int, width: int = 4, si
     from omegaconf import OmegaConf
 
     from methods.registry import build_method
-    from protocols import engine
-    from protocols.checkpoint import load_checkpoint
+    from runtime import engine
+    from runtime.checkpoint import load_checkpoint
     from protocols.pretrain import pretrain, pretraining_curve
 
     device = torch.device("cpu")

@@ -79,7 +79,7 @@ def test_repro_writes_records_tables_plots_and_metrics(pipeline_repo):
     ignored = sh(["git", "status", "--porcelain", "--ignored"], repo, env).stdout
     assert "!! results/records/" in ignored and "?? results/results.csv" in ignored
     assert dvc("status", cwd=repo, env=env).stdout.strip().endswith("up to date.")
-    status = sh([sys.executable, "-m", "protocols.pipeline", "status"], repo, env).stdout.splitlines()
+    status = sh([sys.executable, "-m", "pipeline", "status"], repo, env).stdout.splitlines()
     cells = {ln.split()[0]: ln.split()[1] for ln in status[1:]}
     assert cells == {c: "done" for c in ("random__tiny__seed0", "speednet__tiny__seed0", "tcgl__tiny__seed0",
                                          "tcgl__untrained__tiny__seed0")}
@@ -117,14 +117,14 @@ def test_adding_a_seed_runs_only_its_cells(pipeline_repo):
     repo, env, _ = pipeline_repo
     params_file = repo / "params.yaml"
     original = params_file.read_text()
-    dry = sh([sys.executable, "-m", "protocols.pipeline", "sweep", "--dry-run"], repo, env).stdout
+    dry = sh([sys.executable, "-m", "pipeline", "sweep", "--dry-run"], repo, env).stdout
     assert "0 to run" in dry  # nothing left to do, and a dry run changes nothing
     try:
         params = yaml.safe_load(original)
         params["matrix"]["seeds"] = [0, 1]
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
         assert changed_stages(repo, env) == {"sweep"}
-        dry = sh([sys.executable, "-m", "protocols.pipeline", "sweep", "--dry-run"], repo, env).stdout
+        dry = sh([sys.executable, "-m", "pipeline", "sweep", "--dry-run"], repo, env).stdout
         assert "8 cell(s) in the matrix, 4 done already, 4 to run" in dry
         assert {ln.split()[-1] for ln in dry.splitlines() if "would run" in ln} == {
             "random__tiny__seed1", "speednet__tiny__seed1", "tcgl__tiny__seed1", "tcgl__untrained__tiny__seed1"}
@@ -142,7 +142,7 @@ def test_one_method_config_edit_reruns_only_that_method_and_keeps_the_old_record
         conf.write_text(original.replace("lr: ", "lr: 0.5 #", 1))
         assert changed_stages(repo, env) >= {"sweep"}
         # the sweep stage's command itself (what `dvc repro` runs), and the aggregation: no tables or plots needed
-        out = sh([sys.executable, "-m", "protocols.pipeline", "sweep"], repo, env).stdout
+        out = sh([sys.executable, "-m", "pipeline", "sweep"], repo, env).stdout
         assert "4 cell(s) in the matrix, 3 done already, 1 to run" in out and "speednet__tiny__seed0: done" in out
         sh([sys.executable, "-m", "results.aggregate"], repo, env)
         after = records(repo)

@@ -28,7 +28,7 @@ def test_pretext_items_and_batches(ucf_root):
 
 def test_deferred_colour_batches_are_uint8_and_finish_to_the_worker_result(ucf_root):
     # input.colour_on=device: workers return uint8 clips and colour parameters; to_device finishes them
-    from protocols.engine import to_device
+    from runtime.engine import to_device
 
     idx = load_split("ucf101", ucf_root)
     deferred = ClipTransform(True, resize=(32, 48), crop=28, defer_colour=True)

@@ -3,7 +3,7 @@ default generates with one process per CPU)."""
 import filecmp
 
 from datasets.synthetic import generate
-from protocols.data import generation_workers
+from experiment.data import generation_workers
 
 
 def _files(root):

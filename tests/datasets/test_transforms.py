@@ -122,6 +122,6 @@ def test_resize_matches_torchvision(shape, size):
 
 def test_transforms_do_not_import_torchvision():
     """Every pipeline stage is a process; importing torchvision costs about 2.4 s of each."""
-    code = ("import sys, datasets.transforms, protocols.app; "
+    code = ("import sys, datasets.transforms, experiment.app; "
             "sys.exit(1 if 'torchvision' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0

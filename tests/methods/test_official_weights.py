@@ -22,7 +22,7 @@ from methods.official_weights import (
     to_official_state,
 )
 from methods.registry import build_method
-from protocols.checkpoint import CheckpointError
+from runtime.checkpoint import CheckpointError
 
 LISTS = [("vcop", "c3d"), ("vcop", "r3d"), ("vcop", "r21d"),
          ("tcgl", "c3d"), ("tcgl", "r3d"), ("tcgl", "r3d_3463"), ("tcgl", "r21d")]

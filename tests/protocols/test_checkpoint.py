@@ -1,4 +1,4 @@
-"""Tests for protocols.checkpoint: atomic save + sha256 sidecar, safe load, strict state-dict load."""
+"""Tests for runtime.checkpoint: atomic save + sha256 sidecar, safe load, strict state-dict load."""
 from __future__ import annotations
 
 import logging
@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from protocols import checkpoint as ckpt
-from protocols.checkpoint import (
+from runtime import checkpoint as ckpt
+from runtime.checkpoint import (
     CheckpointError,
     file_sha256,
     latest_good_checkpoint,
@@ -153,7 +153,7 @@ def test_missing_file_error_text(tmp_path):
 def test_file_without_sidecar_is_accepted_with_computed_hash(tmp_path, caplog):
     path = tmp_path / "downloaded.pth"
     torch.save(_model().state_dict(), path)
-    with caplog.at_level(logging.INFO, logger="protocols.checkpoint"):
+    with caplog.at_level(logging.INFO, logger="runtime.checkpoint"):
         assert verify_checkpoint(path) == file_sha256(path)
     assert file_sha256(path) in caplog.text
     state = load_checkpoint(path)
@@ -278,7 +278,7 @@ def test_latest_good_checkpoint_skips_bad_newest(tmp_path, caplog):
     newest.write_bytes(newest.read_bytes()[:100])  # truncated by a crash / full disk
     torch.save(_payload(11), tmp_path / "epoch_11.pt")  # sidecar never written
     (tmp_path / ".epoch_12.pt.abc.tmp").write_bytes(b"half")  # leftover temp file
-    with caplog.at_level(logging.WARNING, logger="protocols.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="runtime.checkpoint"):
         best = latest_good_checkpoint(tmp_path)
     assert best == tmp_path / "epoch_9.pt"
     assert load_checkpoint(best)["epoch"] == 9

@@ -1,5 +1,5 @@
 """The same pretraining on 1 process or N (DDP) for methods whose loss or random draws could depend on how a global
-batch is split across the ranks (protocols/distributed.py, protocols/pretrain.py).
+batch is split across the ranks (runtime/distributed.py, protocols/pretrain.py).
 
 Which losses couple the samples of a batch (methods/*.py):
 - TCGL with ``negatives=batch``: the GRACE negatives pool is the batch. Under DDP the projected nodes are gathered
@@ -61,7 +61,7 @@ def _reference(z1, z2):
 
 def _grace_on_ranks(z1, z2, shares, stand_in_rank):
     """One rank's part: its share of the nodes, the gathered loss, backward of ``loss * step_weight``."""
-    from protocols import distributed
+    from runtime import distributed
 
     r, world = distributed.rank(), distributed.world_size()
     start = sum(shares[:r])

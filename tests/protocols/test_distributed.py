@@ -1,4 +1,4 @@
-"""Several processes (protocols/distributed.py): sharding, gathering, and a 2-process gloo run started with torchrun
+"""Several processes (runtime/distributed.py): sharding, gathering, and a 2-process gloo run started with torchrun
 that trains like one process with the same global batch and evaluates every video exactly once.
 The same job as 2 SLURM tasks through submitit: tests/slurm/test_ddp.py."""
 import subprocess
@@ -11,8 +11,9 @@ from omegaconf import open_dict
 
 from ddp_helpers import DDP_ARGS, SPLIT, assert_records_count_every_video_once, assert_same_curve, read_log
 from helpers import REPO, compose_cfg, smoke_overrides
-from protocols import distributed, engine
-from protocols.app import eval_config_hash, pretrain_identity, run
+from runtime import distributed
+from runtime import engine
+from experiment.app import eval_config_hash, pretrain_identity, run
 
 
 class Numbered:
@@ -99,9 +100,9 @@ def _torchrun(*args, timeout=240):
 @pytest.mark.slow
 def test_two_gloo_processes_train_like_one_and_evaluate_every_video_exactly_once(tiny_data, tmp_path):
     from methods.registry import build_method
-    from protocols import data
-    from protocols.app import frozen_features, load_pretrained
-    from protocols.checkpoint import load_checkpoint
+    from experiment import data
+    from experiment.app import frozen_features, load_pretrained
+    from runtime.checkpoint import load_checkpoint
 
     t0 = time.time()
     one, two = tmp_path / "one", tmp_path / "two"

@@ -1,4 +1,4 @@
-"""protocols.engine's optimiser and schedule equal timm's factories, which they replace to keep timm's ~3 s import
+"""runtime.engine's optimiser and schedule equal timm's factories, which they replace to keep timm's ~3 s import
 out of every training process."""
 import subprocess
 import sys
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from helpers import REPO
-from protocols import engine
+from runtime import engine
 
 
 def model():
@@ -72,7 +72,7 @@ def test_loader_workers_that_live_across_epochs_give_each_epochs_own_batches(ucf
     from datasets.samplers import ClipTuple
     from datasets.splits import load_split
     from datasets.transforms import ClipTransform
-    from protocols.engine import EpochLoader, make_loader
+    from runtime.engine import EpochLoader, make_loader
 
     ds = ClipDataset(load_split("ucf101", ucf_root).train, ClipTuple(3, 8, 4),
                      ClipTransform(True, resize=(32, 48), crop=28), seed=5)

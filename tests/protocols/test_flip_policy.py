@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from helpers import compose_cfg
-from protocols.config_checks import ConfigValueError, check_values
-from protocols.data import transform, use_flip
+from experiment.checks import ConfigValueError, check_values
+from experiment.data import transform, use_flip
 
 
 @pytest.mark.parametrize("overrides,expected", [

@@ -10,8 +10,8 @@ import torch
 
 from helpers import compose_cfg
 from methods.base import Augmentation
-from protocols import data
-from protocols.app import method_from_config
+from experiment import data
+from experiment.app import method_from_config
 
 # a dataset whose labels a mirror keeps, so that input.flip=auto mirrors unless the method asks for none
 REAL = ("dataset=ucf101", "dataset.root=/data/UCF101")
@@ -83,7 +83,7 @@ def test_speednet_versions_of_a_clip_share_one_draw_only_when_declared(tiny_data
 @pytest.mark.parametrize("name", ["vcop", "speednet"])
 def test_pretraining_builds_its_datasets_with_the_method_augmentation(tiny_data, tmp_path, monkeypatch, name):
     from helpers import smoke_overrides
-    from protocols import app
+    from experiment import app
 
     class Stop(Exception):
         pass

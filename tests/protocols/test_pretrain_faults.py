@@ -7,8 +7,8 @@ import torch
 from helpers import compose_cfg, smoke_overrides
 from methods import registry
 from methods.vcop import VCOP
-from protocols.app import run
-from protocols.checkpoint import latest_good_checkpoint
+from experiment.app import run
+from runtime.checkpoint import latest_good_checkpoint
 from protocols.pretrain import LossWatch, NonFiniteLossError
 
 

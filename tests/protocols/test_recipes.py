@@ -15,8 +15,10 @@ from datasets.transforms import ClipTransform
 from helpers import compose_cfg
 from methods.backbones.base import init_pytorch_default
 from methods.ordering import gather_items
-from protocols import app, data, recipes
-from protocols.config_checks import ConfigValueError, check_values
+from experiment import app
+from experiment import data
+from runtime import recipes
+from experiment.checks import ConfigValueError, check_values
 from protocols.finetune import Classifier
 from videofiles import frame_pattern, write_video
 
@@ -348,7 +350,7 @@ def test_released_evaluation_runs_in_fp32():
     import contextlib
     import warnings
 
-    from protocols import engine
+    from runtime import engine
 
     cuda = torch.device("cuda")
     assert isinstance(engine.eval_autocast(cuda, "fp32"), contextlib.nullcontext)

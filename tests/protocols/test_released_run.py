@@ -10,9 +10,9 @@ import torch
 
 from helpers import compose_cfg, smoke_overrides
 from methods.official_weights import to_official_state
-from protocols import app
-from protocols.app import run
-from protocols.checkpoint import CheckpointError, load_checkpoint
+from experiment import app
+from experiment.app import run
+from runtime.checkpoint import CheckpointError, load_checkpoint
 
 ONE_SET = ("dataset.eval_on=[ucf101]",)
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from helpers import REPO, compose_cfg, smoke_overrides
-from protocols.app import run
-from protocols.checkpoint import CheckpointError, load_checkpoint
+from experiment.app import run
+from runtime.checkpoint import CheckpointError, load_checkpoint
 from results.provenance import EVAL_CODE, PRETRAIN_CODE
 from results.records import load_records
 
@@ -56,7 +56,7 @@ def test_a_checkpoint_names_the_commit_of_the_pretraining_code(tiny_data, tmp_pa
     """Its reuse is keyed on the pretraining code's content (pretrain_identity), so the sha inside it must be that
     code's commit too: a checkpoint reused after an evaluation-only commit is then byte for byte the one a fresh
     clone pretrains (it held the evaluated code's sha once, and a fresh clone's checkpoint_sha256 differed)."""
-    import protocols.app as app
+    import experiment.app as app
 
     def fake_git_info(repo_dir=None, paths=EVAL_CODE):
         return {"sha": "p" * 40 if tuple(paths) == PRETRAIN_CODE else "e" * 40, "dirty": False, "time": "unknown"}
@@ -89,7 +89,7 @@ def test_missing_pretrained_and_mismatched_checkpoint(tiny_data, tmp_path):
 def test_a_checkpoint_of_another_method_is_evaluated_through_this_methods_pipeline(tiny_data, tmp_path):
     """Supervised weights through TCGL's evaluation pipeline (STKD): the encoder is loaded, strictly, and the record
     says whose weights went through whose pipeline."""
-    from protocols.checkpoint import load_checkpoint
+    from runtime.checkpoint import load_checkpoint
 
     run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=supervised", "stage=pretrain")))
     ckpt = next((tmp_path / "runs").glob("supervised__*/final.pt"))
@@ -100,8 +100,8 @@ def test_a_checkpoint_of_another_method_is_evaluated_through_this_methods_pipeli
     assert rec["method"] == "tcgl" and rec["weights"] == "checkpoint"
     assert rec["extra"]["checkpoint_method"] == "supervised" and rec["extra"]["pretrain_data"] == "embedded-ucf101"
     assert rec["extra"]["eval_transform"] == {"stkd": "dc"} and path.name.startswith("tcgl__checkpoint__tiny__")
-    import protocols.app as app
-    from protocols.engine import seed_everything
+    import experiment.app as app
+    from runtime.engine import seed_everything
 
     seed_everything(0)
     method = app.method_from_config(cfg, 12)
@@ -111,7 +111,7 @@ def test_a_checkpoint_of_another_method_is_evaluated_through_this_methods_pipeli
 
 
 def test_the_untrained_control_is_randoms_encoder_through_the_methods_pipeline(tiny_data, tmp_path, capsys):
-    from protocols.checkpoint import load_checkpoint
+    from runtime.checkpoint import load_checkpoint
 
     base = ("protocols=[linear]", "dataset.eval_on=[ucf101]")
     (ctrl,) = run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=tcgl", "control=untrained", *base)))
@@ -150,7 +150,7 @@ def _run_in_child(cfg, kill_at=None, kill_after_records=None) -> int:
     """``run(cfg)`` in a forked process (the imports are done: no 10 s start-up per run); it SIGKILLs itself
     right after training step ``kill_at = (epoch, step)`` or after writing ``kill_after_records`` records.
     Returns the exit code (-9 when killed)."""
-    import protocols.app as app
+    import experiment.app as app
     import protocols.pretrain as pretrain
 
     def child():
@@ -199,8 +199,8 @@ def test_sigkill_at_random_steps_of_pretraining_and_in_evaluation_then_rerun_is_
                                                                                             monkeypatch):
     """SIGKILL at 5 random training steps (then once more during evaluation), rerunning the same command after
     each kill: the final checkpoint and every result record equal those of an uninterrupted run, bit for bit."""
-    import protocols.app as app
-    from protocols.checkpoint import latest_good_checkpoint
+    import experiment.app as app
+    from runtime.checkpoint import latest_good_checkpoint
 
     # a commit landing mid-test must not make the runs differ: the records' and the checkpoints' shas, frozen now
     frozen = {paths: app.git_info(paths=paths) for paths in (EVAL_CODE, PRETRAIN_CODE)}
@@ -247,7 +247,7 @@ def _final_state(work):
 def test_linear_probe_features_leave_batchnorm_statistics_unchanged(tiny_data):
     from datasets.splits import load_split
     from methods.registry import build_method
-    from protocols.data import clip_dataset
+    from experiment.data import clip_dataset
     from protocols.features import extract, uniform_sampler
 
     cfg = compose_cfg(*smoke_overrides(tiny_data, tiny_data))
@@ -268,7 +268,7 @@ def test_linear_probe_features_leave_batchnorm_statistics_unchanged(tiny_data):
 
 def test_cpu_determinism_is_on_without_importing_inductor():
     """Each pipeline stage is a process: the determinism switch must not pull in torch._inductor (~2.5 s)."""
-    code = ("import sys, torch; from protocols.engine import setup_determinism; "
+    code = ("import sys, torch; from runtime.engine import setup_determinism; "
             "setup_determinism(torch.device('cpu')); "
             "assert torch.are_deterministic_algorithms_enabled(); "
             "assert torch.is_deterministic_algorithms_warn_only_enabled(); "

@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from datasets.synthetic import MANIFEST, stale_reason
-from protocols.data import ensure_embedded
+from experiment.data import ensure_embedded
 
 
 def _copy_manifest(tiny_data, tmp_path, edit=None):

@@ -112,7 +112,7 @@ def test_bad_labels_are_rejected():
 
 
 def test_protocol_svm_writes_a_record_through_the_run(tiny_data, tmp_path):
-    from protocols.app import run
+    from experiment.app import run
     from results.records import load_records
 
     cfg = compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=random", "protocols=[svm]",

@@ -1,6 +1,6 @@
 """A full disk and a read-only results folder, for real: a 256 KiB tmpfs and a read-only bind mount.
 
-Result records (results/records.py) and checkpoints (protocols/checkpoint.py) must fail with a clear error naming
+Result records (results/records.py) and checkpoints (runtime/checkpoint.py) must fail with a clear error naming
 the folder and the fix, leave no partial, zero-length or temp file behind, and keep the previous file intact.
 Mounting needs root and CAP_SYS_ADMIN; where either is missing the tests are skipped with the reason shown
 (the monkeypatched failure tests in tests/results/test_records.py and tests/protocols/test_checkpoint.py still run).
@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from helpers import make_record
-from protocols.checkpoint import (
+from runtime.checkpoint import (
     CheckpointWriteError,
     latest_good_checkpoint,
     load_checkpoint,

@@ -1,7 +1,7 @@
 """Fuzzing the Hydra command line of protocols/run.py with hypothesis.
 
-Contract (protocols/config_checks.py): overrides either compose into a configuration that passes
-``check_values`` and ``protocols.app.check_config`` and whose values have the types the run reads, or raise one of
+Contract (experiment/checks.py): overrides either compose into a configuration that passes
+``check_values`` and ``experiment.app.check_config`` and whose values have the types the run reads, or raise one of
 the documented errors: a Hydra error (parse, composition, unknown group option), an OmegaConf error (an
 interpolation that does not resolve), or ``ConfigValueError`` (wrong type or out of range, naming the key; or a
 config-group override whose value is not a name, ``dataset=5``, on which Hydra itself crashes: ``check_overrides``
@@ -21,8 +21,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from helpers import REPO, compose_cfg
-from protocols import app
-from protocols.config_checks import PROTOCOLS, STAGES, ConfigValueError, check_overrides, check_values
+from experiment import app
+from experiment.checks import PROTOCOLS, STAGES, ConfigValueError, check_overrides, check_values
 
 DOCUMENTED = (HydraException, OmegaConfBaseException, ConfigValueError)
 

@@ -91,7 +91,7 @@ def test_git_sha_is_the_newest_commit_that_changed_the_code_records_depend_on(tm
     _git(repo, "commit", "-q", "-m", "code")
     code = _head(repo)
     others = ("README.md", "results/results.csv", "results/.gitignore", "data/.gitignore", "dvc.lock", "params.yaml",
-              "tests/test_m.py", "results/reference/reported.csv", "results/tables.py", "protocols/pipeline.py",
+              "tests/test_m.py", "results/reference/reported.csv", "results/tables.py", "pipeline/stages.py",
               "protocols/conf/method/m.yaml", "methods/RECIPES.md", "methods/m/README.md")
     for name in others:
         (repo / name).parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """One run spanning two SLURM tasks on the real local cluster: ``hydra/launcher=slurm`` with ``tasks_per_node=2``
-(one CPU each), submitit starts one process per task, they form a gloo process group (protocols/distributed.py), and
+(one CPU each), submitit starts one process per task, they form a gloo process group (runtime/distributed.py), and
 the run trains like one process with the same global batch and evaluates every video exactly once, as
 tests/protocols/test_distributed.py checks for the same run started with torchrun (settings: tests/ddp_helpers.py)."""
 import re
@@ -12,7 +12,7 @@ import pytest
 from ddp_helpers import DDP_ARGS, assert_records_count_every_video_once, assert_same_curve, read_log
 from helpers import REPO, compose_cfg, smoke_overrides
 from sacct_rows import settled_states
-from protocols.app import run
+from experiment.app import run
 
 LAUNCHER = ["hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "hydra.launcher.cpus_per_task=1",
             "hydra.launcher.mem_gb=2", "hydra.launcher.timeout_min=15"]

@@ -7,7 +7,7 @@ at the first look at or after its end, at least 30 s after the signal. With ``--
 allocation is signalled between 29 and 59 s after it starts; a requeued job starts again 11-16 s after the requeue
 (its begin time is pushed past the credential lifetime, ``cred_expire=10`` in slurm/local-cluster.sh).
 
-Why such a job used to end FAILED after its work was done, and the fix (protocols/preemption.py): submitit's
+Why such a job used to end FAILED after its work was done, and the fix (runtime/preemption.py): submitit's
 SIGUSR2 handler stays installed after the job's function returned. A first version of this test (``--time=1``,
 ``signal_delay_s=40``: signalled at the first 30 s look, 0-30 s into every allocation) was signalled 6 times,
 checkpointed, requeued and resumed each time, but the last allocation was signalled just after it had written its
@@ -16,7 +16,7 @@ action. Python puts back SIG_DFL for every signal it handles when the interprete
 callbacks, before the modules and torch are torn down: ~0.5-1.5 s with torch loaded), so a USR2 then terminates
 the job: FAILED, although its work was done. Slightly earlier (while submitit pickles the result, or in atexit) the
 handler instead requeues the finished job, and where it interrupted the result's pickling the ``.save_tmp`` file left
-behind makes the next allocation fail ("A temporary saved file already exists"). ``protocols.app.run`` now ignores
+behind makes the next allocation fail ("A temporary saved file already exists"). ``experiment.app.run`` now ignores
 the signal once a run has ended (SIG_IGN survives finalization); test_a_signal_after_the_work_is_done_... below puts
 the signal into each of the three windows, with and without that call.
 """
@@ -172,8 +172,8 @@ class Result:
 class Job:
     def __call__(self):
         (folder / "work_done").touch()
-        if ours:  # what protocols.app.run does when a run ends
-            from protocols.preemption import ignore_requeue_signal
+        if ours:  # what experiment.app.run does when a run ends
+            from runtime.preemption import ignore_requeue_signal
             assert ignore_requeue_signal()
         return Result()
 

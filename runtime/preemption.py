@@ -17,7 +17,7 @@ moments, after its records were written, does one of two things:
   This is how a job requeued at its time limit ended FAILED (tests/slurm/test_time_limit.py).
 
 ``ignore_requeue_signal`` replaces submitit's handler with SIG_IGN, which Python keeps through finalization.
-``protocols.app.run`` calls it when a run ends, whether it wrote its records or raised: its outcome no longer
+``experiment.app.run`` calls it when a run ends, whether it wrote its records or raised: its outcome no longer
 changes, so neither requeueing nor killing it does any good.
 """
 from __future__ import annotations

@@ -31,11 +31,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-CONF = Path(__file__).resolve().parent / "conf"
-STAGES = ("pretrain", "features", "eval", "all")  # protocols/app.py uses these
+CONF = Path(__file__).resolve().parents[1] / "protocols" / "conf"
+STAGES = ("pretrain", "features", "eval", "all")  # experiment/app.py uses these
 CONTROLS = ("none", "untrained")
 PROTOCOLS = ("linear", "finetune", "retrieval", "svm")  # svm: opt-in (protocols/svm.py, TCGL's release)
-OPTIMIZERS = ("sgd", "adamw")  # method.optim.name; protocols.engine.make_optimizer builds them
+OPTIMIZERS = ("sgd", "adamw")  # method.optim.name; runtime.engine.make_optimizer builds them
 PRETRAINED_FORMATS = ("ours", "vcop", "tcgl")  # methods/official_weights.py maps vcop / tcgl
 RECIPE_CHOICES = {  # protocols/conf/recipe/suite.yaml explains each
     "optimizer": ("suite", "released"), "init": ("kaiming", "pytorch"), "short_videos": ("pad", "exclude"),

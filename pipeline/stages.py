@@ -1,9 +1,9 @@
 """The benchmark matrix of ``params.yaml`` as DVC stages (dvc.yaml): one command per stage.
 
-    python -m protocols.pipeline data      # generate the embedded sets that are missing; data/manifest.json
-    python -m protocols.pipeline sweep     # every cell whose records are missing or stale, all at once; then waits
-    python -m protocols.pipeline status    # one line per cell of the running (or last) sweep
-    python -m protocols.pipeline cell --method tcgl --backbone tiny --seed 0 [--control untrained]   # one cell, here
+    python -m pipeline data      # generate the embedded sets that are missing; data/manifest.json
+    python -m pipeline sweep     # every cell whose records are missing or stale, all at once; then waits
+    python -m pipeline status    # one line per cell of the running (or last) sweep
+    python -m pipeline cell --method tcgl --backbone tiny --seed 0 [--control untrained]   # one cell, here
 
 A cell is one (method, backbone, seed), plus the untrained control of every method whose evaluation pipeline differs
 from ``random``'s (TCGL's STKD): it pretrains once and evaluates every protocol on every dataset of the matrix, each
@@ -108,7 +108,7 @@ def compose(ovr: list[str]):
 
 def write_manifest(cfg, keys: list[str], out: Path = MANIFEST) -> dict:
     """Generate the embedded sets that are missing (real ones are only read), and record what each set is."""
-    from protocols import data
+    from experiment import data
     from results.atomic import atomic_write
 
     (DATA_DIR / "embedded").mkdir(parents=True, exist_ok=True)  # the stage's output, also for real datasets
@@ -135,8 +135,8 @@ class Planned:
 def plan(params: dict, manifest: dict) -> list[Planned]:
     """Every cell of the matrix with what it writes. A method gets an untrained-control cell when its evaluation
     pipeline (``method.eval_transform()``) is not the identity; otherwise ``random`` is its control."""
-    from protocols import app
-    from protocols.engine import seed_everything
+    from experiment import app
+    from runtime.engine import seed_everything
     from results.provenance import code_hash, config_hash, git_info
 
     m = params["matrix"]
@@ -175,7 +175,7 @@ def tidy_records(records_dir: Path, planned: list[Planned]) -> None:
     or a stale record of a cell about to run again, is moved to ``<records_dir>/.superseded/`` (never deleted), so
     that the folder (the stage's output) never mixes results of several configs, and a failed cell is missing
     rather than stale."""
-    from protocols.app import record_is_current
+    from experiment.app import record_is_current
     from results.records import supersede
 
     expected = {name: expect for p in planned for name, expect in p.records.items()}
@@ -219,7 +219,7 @@ def write_matrix_file(records_dir: Path, planned: list[Planned]) -> None:
 
 
 def is_done(p: Planned, records_dir: Path) -> bool:
-    from protocols.app import record_is_current
+    from experiment.app import record_is_current
 
     return all(record_is_current(records_dir / name, expect) for name, expect in p.records.items()) and (
         p.curve is None or (records_dir / "pretraining" / p.curve).exists())
@@ -227,7 +227,7 @@ def is_done(p: Planned, records_dir: Path) -> bool:
 
 # ------------------------------------------------------------------------------------------------ running cells
 class CellJob:
-    """One cell, run in this process (``python -m protocols.pipeline cell``) or as a submitit job. A preempted or
+    """One cell, run in this process (``python -m pipeline cell``) or as a submitit job. A preempted or
     timed-out SLURM job is requeued (submitit calls ``checkpoint``) and the rerun resumes from the last epoch
     checkpoint that pretraining wrote."""
 
@@ -235,7 +235,7 @@ class CellJob:
         self.ovr, self.cwd = list(ovr), cwd
 
     def __call__(self) -> None:
-        from protocols.app import run
+        from experiment.app import run
 
         os.chdir(self.cwd)
         threads = os.environ.get("SLURM_CPUS_PER_TASK")
@@ -318,7 +318,7 @@ def run_local(cells: list[Cell], params_path: str, params: dict, progress: Progr
                 cell = queue.pop(0)
                 log_path = LOGS_DIR / f"{cell.name}.log"
                 with log_path.open("wb") as out:
-                    proc = subprocess.Popen([sys.executable, "-m", "protocols.pipeline", "cell", *cell.args(),
+                    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "cell", *cell.args(),
                                              "--params", params_path], stdout=out, stderr=subprocess.STDOUT, env=env,
                                             stdin=subprocess.DEVNULL)
                 running[cell.name] = (proc, log_path)
@@ -509,7 +509,3 @@ def main(argv=None) -> None:
         print(f"pipeline cell: {' '.join(ovr)}", flush=True)
         CellJob(ovr, os.getcwd())()
 
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
-    main()

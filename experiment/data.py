@@ -15,7 +15,7 @@ from datasets.splits import SplitIndex, VideoEntry, load_split, train_val_split
 from datasets.video_io import get_decoder
 from datasets.transforms import ClipTransform
 from methods.base import Augmentation
-from protocols.engine import pick_device
+from runtime.engine import pick_device
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import logging
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from protocols import engine
+from runtime import engine
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from datasets.clips import ClipDataset, collate_clips
-from protocols import distributed
-from protocols.config_checks import OPTIMIZERS
+from runtime import distributed
+from experiment.checks import OPTIMIZERS
 
 
 def pick_device(name: str) -> torch.device:
@@ -91,7 +91,7 @@ def train_step(model, batch: dict, optimizer, device: torch.device, weight: floa
     """One pretraining step (``protocols/pretrain.py``): the batch to the device (completed there by ``finish``
     when its colour stage was deferred), forward under :func:`autocast`, ``check_loss(loss)`` (it may raise, before
     any gradient), zero_grad, backward of ``loss * weight``, optimiser step. ``weight`` and ``stand_in`` are the
-    multi-process step weight and stand-in flag (protocols/distributed.py). Returns the method's output."""
+    multi-process step weight and stand-in flag (runtime/distributed.py). Returns the method's output."""
     batch = to_device(batch, device, finish)
     with autocast(device), distributed.stand_in_step(stand_in):
         out = model(batch)
@@ -146,7 +146,7 @@ class EpochLoader:
     With ``persistent`` (and workers) the worker processes live across epochs instead of being forked and warmed up
     again at every epoch start (each index carries its epoch, see ``ClipDataset.__getitem__``); ``close()`` ends them.
 
-    In a multi-process run (protocols/distributed.py) ``batch_size`` is the global batch in training: each of its
+    In a multi-process run (runtime/distributed.py) ``batch_size`` is the global batch in training: each of its
     batches is split across the ranks in contiguous shares (sizes differ by at most one, lower ranks first), so every
     step trains on the samples of the single-process run's step. A share can be empty (a last batch smaller than the
     number of ranks); ``loader.global_batches`` lists each step's indices for :func:`stand_in`. With

@@ -7,7 +7,7 @@ method that does not pretrain, such as ``random``), or a checkpoint given with `
 (``checkpoint``). A checkpoint of another method is evaluated through this method's pipeline: its encoder weights
 only (``method=tcgl pretrained=<supervised final.pt>`` evaluates supervised weights with TCGL's STKD).
 
-A job with several processes (several submitit tasks, or torchrun; see protocols/distributed.py) runs this on every
+A job with several processes (several submitit tasks, or torchrun; see runtime/distributed.py) runs this on every
 rank: pretraining, feature extraction and fine-tuning are shared between the ranks, the linear probe and retrieval
 run on rank 0 on the gathered features, and rank 0 alone writes the run folder and the records."""
 from __future__ import annotations
@@ -23,14 +23,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from methods.backbones.base import init_pytorch_default
 from methods.registry import build_method, get_method_class
-from protocols import data, engine, recipes
-from protocols import distributed as dist
-from protocols.config_checks import PROTOCOLS, STAGES, check_values
-from protocols.checkpoint import CheckpointError, file_sha256, load_checkpoint, load_state_strict
+from experiment import data
+from runtime import engine
+from runtime import recipes
+from runtime import distributed as dist
+from experiment.checks import PROTOCOLS, STAGES, check_values
+from runtime.checkpoint import CheckpointError, file_sha256, load_checkpoint, load_state_strict
 from protocols.features import cached_features, uniform_sampler
 from protocols.finetune import finetune
 from protocols.linear import linear_probe
-from protocols.preemption import ignore_requeue_signal
+from runtime.preemption import ignore_requeue_signal
 from protocols.pretrain import FORMAT as PRETRAIN_FORMAT, pretrain, pretraining_curve
 from protocols.retrieval import topk_retrieval
 from results.atomic import atomic_write

@@ -11,7 +11,7 @@ With one process nothing here does anything: no process group is created, every 
 return their input, reductions return their arguments), so a single-process run is exactly what it was.
 
 What the rest of the code relies on:
-- data are sharded by :class:`protocols.engine.EpochLoader`: in training every global batch is split across the
+- data are sharded by :class:`runtime.engine.EpochLoader`: in training every global batch is split across the
   ranks, so the global batch and the samples of every step are those of the single-process run; in evaluation
   every rank takes a contiguous share of the videos, nothing padded or dropped;
 - :func:`step_weight` rescales each rank's mean loss so that DDP's average of gradients is the gradient of the mean

@@ -1,0 +1,3 @@
+from pipeline.stages import main
+
+main()
