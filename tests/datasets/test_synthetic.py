@@ -1,4 +1,4 @@
-"""Tests of the embedded synthetic dataset generator (datasets.synthetic, datasets.motions), on the tiny size."""
+"""Tests of the embedded synthetic dataset generator (datasets.synthetic, its motions), on the tiny size."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from datasets import synthetic as syn
-from datasets.motions import DIRECTIONS, HMDB_MOTIONS, UCF_MOTIONS, Amplitudes
+from datasets.synthetic.motions import DIRECTIONS, HMDB_MOTIONS, UCF_MOTIONS, Amplitudes
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = syn.SIZES["tiny"]
@@ -386,7 +386,7 @@ def test_a_single_frame_does_not_reveal_the_class(layout):
 
     The frame's time is random, as for every clip a sampler draws: Grow and Shrink are exact time reversals, so the
     sizes over a video are identically distributed for the two, but a frame at a KNOWN time is not (Grow starts small,
-    Shrink large): that monotone size change is what makes clip order learnable (datasets.motions)."""
+    Shrink large): that monotone size change is what makes clip order learnable (datasets.synthetic.motions)."""
     spec, groups = TINY, 100
     n_classes = len(syn.classes(layout, spec))
     when = np.random.default_rng(0).integers(0, spec.frames, (n_classes, groups))
