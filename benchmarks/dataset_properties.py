@@ -4,12 +4,14 @@
 2. the temporal pretext tasks are learnable: validation pretext accuracy well above chance;
 3. pretrained features beat random init downstream (linear probe and retrieval).
 
-    python benchmarks/dataset_properties.py [--methods supervised,random,speednet,tcgl] [--seeds 0,1,2]
-        [--work DIR] [-- extra hydra overrides ...]
+    python -m benchmarks.dataset_properties [--methods supervised,random,speednet,tcgl] [--seeds 0,1,2]
+        [--work DIR] [--smoke] [-- extra hydra overrides ...]
 
 Prints one Markdown table (mean and 95% t-interval over seeds) for BENCHMARKS.md. Runs are resumable: rerunning
-reuses finished pretraining and result records.
+reuses finished pretraining and result records. ``--smoke`` runs each job at ``SMOKE`` (preset=smoke, one epoch,
+ucf101 only): a check that the chain runs (tests/test_benchmarks_smoke.py), not a figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,10 +23,27 @@ from pathlib import Path
 
 import numpy as np
 
+from results.records import load_records
 from results.stats import mean_ci
 
 REPO = Path(__file__).resolve().parents[1]
 CHANCE = {"tcgl": 1 / 6, "vcop": 1 / 6, "opn": 1 / 12, "sorder": 1 / 2, "speednet": 1 / 2}
+SMOKE = [
+    "preset=smoke",
+    "pretrain.epochs=1",
+    "protocol.linear.epochs=1",
+    "eval.clips_per_video=1",
+    "dataset.eval_on=[ucf101]",
+]
+COLUMNS = (
+    "method",
+    "pretext val acc (chance)",
+    "linear top-1 ucf",
+    "linear top-1 hmdb",
+    "retrieval top-1 ucf",
+    "retrieval top-1 hmdb",
+    "seeds",
+)
 
 
 def fmt(values):
@@ -44,32 +63,40 @@ def pretrain_log(runs: Path, records) -> Path | None:
     return None
 
 
-def main(argv=None):
+def main(argv=None) -> list[str]:
+    """Prints the Markdown table; returns its lines."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--methods", default="supervised,random,speednet,tcgl")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--work", default="runs/properties")
+    p.add_argument("--smoke", action="store_true", help="each job at preset=smoke, one epoch, ucf101 only")
     p.add_argument("overrides", nargs="*")
     a = p.parse_args(argv)
+    overrides = (SMOKE if a.smoke else []) + a.overrides
     work = Path(a.work).resolve()
     methods, seeds = a.methods.split(","), [int(s) for s in a.seeds.split(",")]
     for m in methods:
         for s in seeds:
             t0 = time.time()
-            cmd = [sys.executable, str(REPO / "protocols" / "run.py"), f"method={m}", f"seed={s}",
-                   "protocols=[linear,retrieval]", f"paths.runs={work}/runs", f"paths.cache={work}/cache",
-                   f"paths.records={work}/records", f"hydra.run.dir={work}/hydra/{m}-{s}", *a.overrides]
-            r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+            cmd = [
+                sys.executable,
+                str(REPO / "protocols" / "run.py"),
+                f"method={m}",
+                f"seed={s}",
+                "protocols=[linear,retrieval]",
+                f"paths.runs={work}/runs",
+                f"paths.cache={work}/cache",
+                f"paths.records={work}/records",
+                f"hydra.run.dir={work}/hydra/{m}-{s}",
+                *overrides,
+            ]
+            r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=False)
             if r.returncode:
                 sys.exit(f"{' '.join(cmd)} failed:\n{r.stderr[-3000:]}")
             print(f"# {m} seed {s}: {time.time() - t0:.0f}s", file=sys.stderr)
 
-    sys.path.insert(0, str(REPO))
-    from results.records import load_records
-
     df = load_records(work / "records")
-    rows = ["| method | pretext val acc (chance) | linear top-1 ucf | linear top-1 hmdb | retrieval top-1 ucf | "
-            "retrieval top-1 hmdb | seeds |", "|---|---|---|---|---|---|---|"]
+    rows = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for m in methods:
         d = df[df.method == m]
         accs = []
@@ -86,6 +113,7 @@ def main(argv=None):
         pre = f"{fmt(accs)} ({CHANCE[m]:.3f})" if accs and m in CHANCE else ("—" if not accs else fmt(accs))
         rows.append(f"| {m} | {pre} | " + " | ".join(cells) + f" | {len(seeds)} |")
     print("\n".join(rows))
+    return rows
 
 
 if __name__ == "__main__":

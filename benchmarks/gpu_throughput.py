@@ -1,6 +1,6 @@
 """GPU throughput: the ceiling next to our loop, per (method, backbone), in one process on one device.
 
-    python benchmarks/gpu_throughput.py [--device cuda] [--methods tcgl,vcop] [--backbones r3d_18,r2plus1d_18]
+    python -m benchmarks.gpu_throughput [--device cuda] [--methods tcgl,vcop] [--backbones r3d_18,r2plus1d_18]
         [--batch 32] [--warmup 3] [--steps 10] [--workers 12] [--data data] [--frame-cache DIR|none]
         [--decode-end-to-end] [--budget-s 330] [--phase-cap-s 10] [--smoke]
 
@@ -31,6 +31,7 @@ only: the counts equal those on real tensors, benchmarks/test_gpu_throughput.py)
 activations and the optimiser are not counted; ours counts the whole method) times samples/s. The ratio is samples/s
 over the bf16+CL ceiling's. Peak memory: ``torch.cuda.max_memory_allocated``, reset per row.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,28 +42,26 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # runnable from a checkout without `pip install -e` (the GPU machine)
+import torch
+from omegaconf import OmegaConf
+from torch.utils.flop_counter import FlopCounterMode
 
-import torch  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
-from datasets.clips import collate_clips  # noqa: E402
-from datasets.frame_cache import build_all  # noqa: E402
-from methods.backbones import build_backbone  # noqa: E402
+from datasets.clips import collate_clips
+from datasets.frame_cache import build_all
 from experiment import data
-from runtime import engine  # noqa: E402
-from experiment.app import method_from_config  # noqa: E402
-from protocols.features import extract, uniform_sampler  # noqa: E402
-from pipeline.stages import compose  # noqa: E402
-from protocols.pretrain import CUDA_READ_EVERY, LossWatch  # noqa: E402
-from protocols.retrieval import topk_retrieval  # noqa: E402
-from results.provenance import device_info, git_info  # noqa: E402
+from experiment.app import method_from_config
+from experiment.compose import compose
+from methods.backbones import build_backbone
+from protocols.features import extract, uniform_sampler
+from protocols.pretrain import CUDA_READ_EVERY, LossWatch
+from protocols.retrieval import topk_retrieval
+from results.provenance import device_info, git_info
+from runtime import engine
 
+REPO = Path(__file__).resolve().parents[1]
 CEILING = "train ceiling bf16+CL"
 META = torch.device("meta")  # FLOPs are counted on shapes alone: no cuDNN tuning or memory for one-off shapes
 WARM_CAP_S = 6.0  # the end-to-end warm-up's limit when the loader never makes the step wait (see ours_train)
@@ -226,8 +225,15 @@ def loop_steps(args, timed_factor: int) -> tuple[int, int]:
 
 
 def train_dataset(method, cfg, pre, n_samples: int):
-    return data.clip_dataset(cfg, repeated(pre.train, n_samples), method.sampler(), True, int(cfg.seed),
-                             cfg.pretrain.on_corrupt, method.augmentation())
+    return data.clip_dataset(
+        data.ClipSettings.from_config(cfg),
+        repeated(pre.train, n_samples),
+        method.sampler(),
+        True,
+        int(cfg.seed),
+        cfg.pretrain.on_corrupt,
+        method.augmentation(),
+    )
 
 
 def ours_train(method, cfg, pre, device, args) -> tuple[int, float, float]:
@@ -255,8 +261,9 @@ def ours_train(method, cfg, pre, device, args) -> tuple[int, float, float]:
         if t0 is None and step >= warmup and (waited > 2e-3 or before - t_start > WARM_CAP_S):
             sync(device)
             t0 = time.perf_counter()
-        out = engine.train_step(method, batch_, opt, device, check_loss=lambda loss: watch.on_loss(loss, step),
-                                finish=ds.finish)
+        out = engine.train_step(
+            method, batch_, opt, device, check_loss=lambda loss, step=step: watch.on_loss(loss, step), finish=ds.finish
+        )
         watch.add(out.loss, out.accuracy, batch_["clips"].shape[0])
         if (step + 1) % watch.every == 0:
             watch.sums.tolist()  # pretraining's progress-bar read
@@ -285,8 +292,9 @@ def ours_resident(method, cfg, pre, device, args) -> tuple[int, float, float]:
 
     def step():
         i = count[0]
-        out = engine.train_step(method, one, opt, device, check_loss=lambda loss: watch.on_loss(loss, i),
-                                finish=ds.finish)
+        out = engine.train_step(
+            method, one, opt, device, check_loss=lambda loss: watch.on_loss(loss, i), finish=ds.finish
+        )
         watch.add(out.loss, out.accuracy, batch)
         count[0] += 1
 
@@ -320,8 +328,14 @@ def ours_features(method, cfg, pre, device, args) -> tuple[int, float, float]:
     warmup, steps = loop_steps(args, 1)
     bs = int(cfg.eval.batch_size)
     entries = repeated(pre.index.train + pre.index.test, (warmup + steps + 1) * bs)
-    ds = data.clip_dataset(cfg, entries, uniform_sampler(cfg, cfg.protocol.retrieval.clip_len), False,
-                           int(cfg.seed), "error")
+    ds = data.clip_dataset(
+        data.ClipSettings.from_config(cfg),
+        entries,
+        uniform_sampler(cfg, cfg.protocol.retrieval.clip_len),
+        False,
+        int(cfg.seed),
+        "error",
+    )
     with call_times(method.encoder, "forward_features") as stamps:
         extract(method, ds, bs, int(cfg.eval.num_workers), device, cfg.protocol.retrieval.pool)
     n, secs = len(stamps) - 1 - warmup, stamps[-1] - stamps[warmup]
@@ -353,8 +367,15 @@ class Bench:
     def over_budget(self) -> bool:
         return time.perf_counter() - self.t0 > self.args.budget_s
 
-    def row(self, config: str, what: str, measure, clips_per_sample: int | None = None, flops: float | None = None,
-            ceiling: float | None = None) -> Row:
+    def row(
+        self,
+        config: str,
+        what: str,
+        measure,
+        clips_per_sample: int | None = None,
+        flops: float | None = None,
+        ceiling: float | None = None,
+    ) -> Row:
         """Run ``measure() -> (samples, seconds, ms per step or None)`` as one table row."""
         dev, t = self.device, time.perf_counter()
         r = Row(config, what)
@@ -388,8 +409,9 @@ class Bench:
         a = self.args
         cfg = compose(overrides(a, method_name, backbone_name))
         s = cfg.dataset.sets[cfg.dataset.pretrain_on]
-        data.ensure_embedded(Path(s.root), s.layout, cfg.dataset.size, int(cfg.dataset.data_seed),
-                             workers=os.cpu_count() or 1)  # every core, not the default 8
+        data.ensure_embedded(
+            Path(s.root), s.layout, cfg.dataset.size, int(cfg.dataset.data_seed), workers=os.cpu_count() or 1
+        )  # every core, not the default 8
         pre = data.eval_set(cfg, cfg.dataset.pretrain_on, int(cfg.seed))
         if not self.cache:
             return
@@ -431,6 +453,7 @@ class Bench:
             def measure():
                 n, secs = ceiling_train(make_backbone, shapes, cfg, dev, fast, args)
                 return n * batch, secs, 1e3 * secs / n
+
             return measure
 
         slow = self.row(name, "train ceiling fp32/tf32", ceiling(False), k, f_ceiling)
@@ -438,20 +461,42 @@ class Bench:
         top = relative_to(fast, slow)
         f_method = method_flops_per_sample(copy.deepcopy(method).to(META), crop, META)
         cached = with_cache(cfg, self.cache)
-        self.row(name, "train ours, one batch resident (no loader)",
-                 lambda: ours_resident(method, cached, pre, dev, args), k, f_method, top)
+        self.row(
+            name,
+            "train ours, one batch resident (no loader)",
+            lambda: ours_resident(method, cached, pre, dev, args),
+            k,
+            f_method,
+            top,
+        )
         if self.args.decode_end_to_end or not self.cache:  # the loader-alone rows show whether decoding keeps up
-            self.row(name, "train ours end to end, decoding videos", lambda: ours_train(method, cfg, pre, dev, args),
-                     k, f_method, top)
+            self.row(
+                name,
+                "train ours end to end, decoding videos",
+                lambda: ours_train(method, cfg, pre, dev, args),
+                k,
+                f_method,
+                top,
+            )
         if self.cache:
-            self.row(name, "train ours end to end, frame cache", lambda: ours_train(method, cached, pre, dev, args),
-                     k, f_method, top)
+            self.row(
+                name,
+                "train ours end to end, frame cache",
+                lambda: ours_train(method, cached, pre, dev, args),
+                k,
+                f_method,
+                top,
+            )
         if method_name not in self.loaders_done:  # the loader does not depend on the backbone
             self.loaders_done.add(method_name)
             for label, c in (("decoding videos", cfg), ("frame cache", cached if self.cache else None)):
                 if c is not None:
-                    self.row(f"{method_name} / loader", f"loader alone, {label} ({args.workers} workers)",
-                             lambda c=c: loader_alone(method, c, pre, dev, args), k)
+                    self.row(
+                        f"{method_name} / loader",
+                        f"loader alone, {label} ({args.workers} workers)",
+                        lambda c=c: loader_alone(method, c, pre, dev, args),
+                        k,
+                    )
 
         n_clips, bs = int(cfg.eval.clips_per_video), int(cfg.eval.batch_size)
         clip = (n_clips, 3, int(cfg.protocol.retrieval.clip_len), crop, crop)
@@ -462,8 +507,14 @@ class Bench:
             return n * bs, secs, 1e3 * secs / n
 
         top = relative_to(self.row(name, INFER_CEILING, infer, n_clips, f_infer))
-        self.row(name, f"features ours ({n_clips} clips/video{', frame cache' if self.cache else ''})",
-                 lambda: ours_features(method, cached, pre, dev, args), n_clips, f_infer, top)
+        self.row(
+            name,
+            f"features ours ({n_clips} clips/video{', frame cache' if self.cache else ''})",
+            lambda: ours_features(method, cached, pre, dev, args),
+            n_clips,
+            f_infer,
+            top,
+        )
 
     def retrieval(self, backbones: list[str], method_name: str) -> None:
         """topk_retrieval on the device (d=--retrieval-dim and the backbones' real retrieval sizes, e.g. 9,216 for
@@ -481,11 +532,17 @@ class Bench:
         if self.device.type != "cpu":
             plan += [(torch.device("cpu"), d) for d in sorted(real)]
         for dev, dim in plan:
+
             def measure(dim=dim, dev=dev):
                 secs = retrieval_seconds(a.gallery, a.queries, dim, 101, (1, 5, 10, 20, 50), 4096, dev)
                 return a.queries, secs, 1e3 * secs
-            self.row(f"{a.gallery} x {a.queries}", f"retrieval top-k d={dim} on {dev.type}", measure,
-                     flops=2.0 * a.gallery * dim)
+
+            self.row(
+                f"{a.gallery} x {a.queries}",
+                f"retrieval top-k d={dim} on {dev.type}",
+                measure,
+                flops=2.0 * a.gallery * dim,
+            )
 
 
 def relative_to(ceiling: Row, *others: Row) -> float | None:
@@ -497,10 +554,17 @@ def relative_to(ceiling: Row, *others: Row) -> float | None:
 
 
 def overrides(args, method: str, backbone: str) -> list[str]:
-    o = ["preset=smoke" if args.smoke else "preset=paper", f"method={method}", f"backbone={backbone}",
-         f"dataset.size={'tiny' if args.smoke else 'bench'}", f"paths.data={args.data}",
-         f"pretrain.batch_size={args.batch}", f"pretrain.num_workers={args.workers}",
-         f"eval.num_workers={args.workers}", "eval.clips_per_video=10"]
+    o = [
+        "preset=smoke" if args.smoke else "preset=paper",
+        f"method={method}",
+        f"backbone={backbone}",
+        f"dataset.size={'tiny' if args.smoke else 'bench'}",
+        f"paths.data={args.data}",
+        f"pretrain.batch_size={args.batch}",
+        f"pretrain.num_workers={args.workers}",
+        f"eval.num_workers={args.workers}",
+        "eval.clips_per_video=10",
+    ]
     return o + (["eval.batch_size=2"] if args.smoke else [])
 
 
@@ -509,13 +573,17 @@ def fmt(v, spec: str) -> str:
 
 
 def table(rows: list[Row]) -> str:
-    head = ("| config | measurement | samples/s | clips/s | ms/step | TFLOP/s | ratio to bf16+CL ceiling | "
-            "peak GPU GiB | row s | note |")
+    head = (
+        "| config | measurement | samples/s | clips/s | ms/step | TFLOP/s | ratio to bf16+CL ceiling | "
+        "peak GPU GiB | row s | note |"
+    )
     lines = [head, "|" + "---|" * 10]
     for r in rows:
-        lines.append(f"| {r.config} | {r.what} | {fmt(r.samples_s, '.1f')} | {fmt(r.clips_s, '.1f')} | "
-                     f"{fmt(r.ms_step, '.1f')} | {fmt(r.tflops, '.2f')} | {fmt(r.ratio, '.2f')} | "
-                     f"{fmt(r.peak_gb, '.2f')} | {r.row_s:.1f} | {r.note} |")
+        lines.append(
+            f"| {r.config} | {r.what} | {fmt(r.samples_s, '.1f')} | {fmt(r.clips_s, '.1f')} | "
+            f"{fmt(r.ms_step, '.1f')} | {fmt(r.tflops, '.2f')} | {fmt(r.ratio, '.2f')} | "
+            f"{fmt(r.peak_gb, '.2f')} | {r.row_s:.1f} | {r.note} |"
+        )
     return "\n".join(lines)
 
 
@@ -523,8 +591,10 @@ def header(device, sha: str | None) -> str:
     git = git_info(REPO)
     if sha:  # a copy of the tree without .git (the GPU machine): the sha the caller names
         git = {"sha": f"{sha} (given)", "dirty": False}
-    return (f"torch {torch.__version__} | device {device_info(device)} | git {git['sha']}"
-            f"{' (dirty)' if git['dirty'] else ''} | {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
+    return (
+        f"torch {torch.__version__} | device {device_info(device)} | git {git['sha']}"
+        f"{' (dirty)' if git['dirty'] else ''} | {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    )
 
 
 def parse_args(argv=None):
@@ -539,21 +609,34 @@ def parse_args(argv=None):
     p.add_argument("--data", default="data", help="paths.data: embedded videos are generated here when missing")
     p.add_argument("--budget-s", type=float, default=330.0, help="no row starts after this many seconds")
     p.add_argument("--phase-cap-s", type=float, default=10.0, help="a timed loop stops after this many seconds")
-    p.add_argument("--decode-end-to-end", action="store_true",
-                   help="also time the loop end to end decoding the videos (default: through the frame cache only, "
-                   "with the loader-alone rows of both); ~20 s per configuration")
+    p.add_argument(
+        "--decode-end-to-end",
+        action="store_true",
+        help="also time the loop end to end decoding the videos (default: through the frame cache only, "
+        "with the loader-alone rows of both); ~20 s per configuration",
+    )
     p.add_argument("--gallery", type=int, default=None, help="retrieval gallery videos (default 9500)")
     p.add_argument("--queries", type=int, default=None, help="retrieval queries (default 3800)")
     p.add_argument("--retrieval-dim", type=int, default=None, help="feature dimension (default 512)")
-    p.add_argument("--frame-cache", default=None, help="decoded-frame cache folder (default <data>/frame_cache; "
-                   "'none': decode videos only)")
+    p.add_argument(
+        "--frame-cache",
+        default=None,
+        help="decoded-frame cache folder (default <data>/frame_cache; 'none': decode videos only)",
+    )
     p.add_argument("--git-sha", default=None, help="the commit to print where the checkout has no .git")
     p.add_argument("--smoke", action="store_true", help="tiny backbone and data, batch 2, 2 steps: a CPU check")
     args = p.parse_args(argv)
     smoke = args.smoke
-    for key, full, small in (("device", "auto", "cpu"), ("batch", 32, 2), ("warmup", 3, 1), ("steps", 10, 2),
-                             ("workers", 12, 0), ("gallery", 9500, 950), ("queries", 3800, 380),
-                             ("retrieval_dim", 512, 64)):
+    for key, full, small in (
+        ("device", "auto", "cpu"),
+        ("batch", 32, 2),
+        ("warmup", 3, 1),
+        ("steps", 10, 2),
+        ("workers", 12, 0),
+        ("gallery", 9500, 950),
+        ("queries", 3800, 380),
+        ("retrieval_dim", 512, 64),
+    ):
         if getattr(args, key) is None:
             setattr(args, key, small if smoke else full)
     if smoke:
@@ -568,7 +651,7 @@ def main(argv=None) -> list[Row]:
     bench = Bench(args)
     engine.setup_determinism(bench.device)  # cudnn.benchmark and TF32 on CUDA, as experiment/app.py
     print(header(bench.device, args.git_sha))
-    print("command: python benchmarks/gpu_throughput.py " + " ".join(sys.argv[1:] if argv is None else argv))
+    print("command: python -m benchmarks.gpu_throughput " + " ".join(sys.argv[1:] if argv is None else argv))
     if bench.device.type == "cpu":
         print("CPU: engine.autocast and channels_last_3d apply on CUDA only, so every row runs fp32 and contiguous")
     methods, backbones = args.methods.split(","), args.backbones.split(",")

@@ -8,38 +8,41 @@ issue, properties 1 and 2), outside the pipeline so that it takes a minute or a 
 * ``--method supervised``: trained on the train list only, then top-1 of one centre clip per test video, with the
   most frequent confusions.
 
-    python benchmarks/pretext_probe.py --variant small|v2|clean|grow [--method vcop] [--steps 400] [--clip-len 4]
-        [--work /tmp/pretext_probe]
+    python -m benchmarks.pretext_probe --variant small|v2|clean|grow [--method vcop] [--steps 400] [--clip-len 4]
+        [--batch 16] [--work /tmp/pretext_probe] [--smoke]
 
 Variants, generated into ``--work`` when missing (seed 0): ``small`` as it is (generator version 3: every ucf101
 class grows, shrinks, accelerates or decelerates); ``v2``, the previous `small` (the first 12 classes of the
 catalogue: translations, rotations, Grow/Shrink by 2-3x, AccelerateRight/DecelerateLeft, two-leg paths); ``clean``,
-``small`` without per-pixel noise, distractors and clutter; ``grow``, ``small`` with tiny's 8 size-changing classes.
+``small`` without per-pixel noise, distractors and clutter; ``grow``, ``small`` with tiny's 8 size-changing classes;
+``smoke``, six videos of ``tiny`` (2 classes, 3 groups), which ``--smoke`` trains for 2 steps of batch 2: a check that
+the probe runs (tests/test_benchmarks_smoke.py), not a figure.
 """
+
 from __future__ import annotations
 
 import argparse
 import collections
 import dataclasses
-import sys
 import time
 from pathlib import Path
 from statistics import mean
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
+from torch.utils.data import DataLoader
 
-import torch  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
+import datasets.synthetic as syn
+from datasets.clips import ClipDataset, collate_clips
+from datasets.samplers import SingleClip
+from datasets.splits import load_split
+from datasets.transforms import ClipTransform
+from methods.registry import build_method
 
-import datasets.synthetic as syn  # noqa: E402
-from datasets.clips import ClipDataset, collate_clips  # noqa: E402
-from datasets.samplers import SingleClip  # noqa: E402
-from datasets.splits import load_split  # noqa: E402
-from datasets.transforms import ClipTransform  # noqa: E402
-from methods.registry import build_method  # noqa: E402
-
-PARAMS = {"vcop": lambda n: {"clip_len": n, "gap": 8}, "speednet": lambda n: {"clip_len": n},
-          "supervised": lambda n: {"clip_len": n}}
+PARAMS = {
+    "vcop": lambda n: {"clip_len": n, "gap": 8},
+    "speednet": lambda n: {"clip_len": n},
+    "supervised": lambda n: {"clip_len": n},
+}
 
 
 def variant_spec(name: str) -> syn.SizeSpec:
@@ -52,18 +55,28 @@ def variant_spec(name: str) -> syn.SizeSpec:
         return dataclasses.replace(small, noise_std=0.0, distractors=(0, 0), clutter=0)
     if name == "grow":
         return dataclasses.replace(small, ucf_classes=len(tiny.ucf_names), ucf_names=tiny.ucf_names)
-    raise ValueError(f"unknown variant {name!r}: small, v2, clean or grow")
+    if name == "smoke":
+        return dataclasses.replace(
+            tiny, ucf_classes=2, ucf_names=tiny.ucf_names[:2], ucf_groups=3, ucf_clips_per_group=(1, 1)
+        )
+    raise ValueError(f"unknown variant {name!r}: small, v2, clean, grow or smoke")
 
 
-def train(method, ds: ClipDataset, steps: int) -> list[float]:
+def train(method, ds: ClipDataset, steps: int, batch_size: int = 16) -> list[float]:
     opt = torch.optim.Adam(method.parameters(), lr=2e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     accs, epoch = [], 0
     method.train()
     while len(accs) < steps:
         ds.set_epoch(epoch)
-        for batch in DataLoader(ds, batch_size=16, shuffle=True, collate_fn=collate_clips, drop_last=True,
-                                generator=torch.Generator().manual_seed(epoch)):
+        for batch in DataLoader(
+            ds,
+            batch_size=batch_size,
+            shuffle=True,
+            collate_fn=collate_clips,
+            drop_last=True,
+            generator=torch.Generator().manual_seed(epoch),
+        ):
             out = method(batch)
             opt.zero_grad()
             out.loss.backward()
@@ -77,13 +90,19 @@ def train(method, ds: ClipDataset, steps: int) -> list[float]:
 
 
 def main(argv=None) -> dict[str, float]:
+    """Prints the probe; returns the accuracy per class (pretext accuracy, or supervised test top-1)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--variant", default="small")
+    p.add_argument("--variant", default=None, help="small (default), v2, clean, grow or smoke")
     p.add_argument("--method", choices=sorted(PARAMS), default="vcop")
-    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--steps", type=int, default=None, help="training steps (default 400; smoke 2)")
     p.add_argument("--clip-len", type=int, default=4)
+    p.add_argument("--batch", type=int, default=None, help="training batch (default 16; smoke 2)")
     p.add_argument("--work", default="/tmp/pretext_probe")
+    p.add_argument("--smoke", action="store_true", help="variant smoke, 2 steps of batch 2: a check, not a figure")
     a = p.parse_args(argv)
+    a.variant = a.variant or ("smoke" if a.smoke else "small")
+    a.steps = a.steps or (2 if a.smoke else 400)
+    a.batch = a.batch or (2 if a.smoke else 16)
     root = Path(a.work) / a.variant
     if not root.exists():
         syn.generate(root, "ucf101", variant_spec(a.variant), 0, workers=2)
@@ -92,24 +111,29 @@ def main(argv=None) -> dict[str, float]:
     method = build_method(a.method, "tiny", num_classes=index.num_classes, **PARAMS[a.method](a.clip_len))
     transform = ClipTransform(True, resize=(40, 40), crop=32, jitter=None, flip=False)
     entries = index.train if a.method == "supervised" else index.train + index.test
-    ds = ClipDataset(entries, method.sampler(), transform, seed=0,
-                     shared_params=method.augmentation().shared)
+    ds = ClipDataset(entries, method.sampler(), transform, seed=0, shared_params=method.augmentation().shared)
     t0 = time.time()
-    accs = train(method, ds, a.steps)
-    print(f"{a.variant}, {a.method}: {a.steps} steps, clip_len {a.clip_len}, {time.time() - t0:.0f} s; training "
-          f"accuracy first 20 steps {mean(accs[:20]):.3f}, last 50 {mean(accs[-50:]):.3f}")
+    accs = train(method, ds, a.steps, a.batch)
+    print(
+        f"{a.variant}, {a.method}: {a.steps} steps, clip_len {a.clip_len}, {time.time() - t0:.0f} s; training "
+        f"accuracy first 20 steps {mean(accs[:20]):.3f}, last 50 {mean(accs[-50:]):.3f}"
+    )
     method.eval()
     with torch.no_grad():
         if a.method == "supervised":
-            test = ClipDataset(index.test, SingleClip(a.clip_len, random=False), ClipTransform(False, (40, 40), 32),
-                               seed=0)
+            test = ClipDataset(
+                index.test, SingleClip(a.clip_len, random=False), ClipTransform(False, (40, 40), 32), seed=0
+            )
             batch = collate_clips([test[i] for i in range(len(test))])
             pred = method.logits(batch).argmax(1)
             hits = (pred == batch["label"]).float()
-            confusions = collections.Counter((index.classes[t], index.classes[q])
-                                             for t, q in zip(batch["label"].tolist(), pred.tolist()) if t != q)
-            print(f"  test top-1 {hits.mean():.3f} over {len(test)} videos (chance {1 / index.num_classes:.3f}); "
-                  f"most confused: {confusions.most_common(5)}")
+            confusions = collections.Counter(
+                (index.classes[t], index.classes[q]) for t, q in zip(batch["label"].tolist(), pred.tolist()) if t != q
+            )
+            print(
+                f"  test top-1 {hits.mean():.3f} over {len(test)} videos (chance {1 / index.num_classes:.3f}); "
+                f"most confused: {confusions.most_common(5)}"
+            )
             result = {name: float(hits[batch["label"] == c].mean()) for c, name in enumerate(index.classes)}
         else:
             per = collections.defaultdict(list)

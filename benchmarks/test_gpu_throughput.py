@@ -6,25 +6,32 @@
   positive finite numbers, and a ratio for each training and inference row (~15 s; a CPU check, not a figure);
 - the shapes its ceilings train on are the shapes the methods feed their backbone, recorded with a forward pre-hook
   during one real training forward.
+
+These are checks more than timings: with ``--benchmark-disable`` (tests/test_benchmarks_smoke.py) they run the same.
 """
+
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
+import torch
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-import torch  # noqa: E402
-from gpu_throughput import CEILING, INFER_CEILING, main, train_shapes  # noqa: E402
-
-from methods.registry import build_method  # noqa: E402
+from benchmarks import gpu_throughput as g
+from benchmarks.gpu_throughput import CEILING, INFER_CEILING, main, train_shapes
+from methods.backbones import build_backbone
+from methods.registry import build_method
 
 METHODS = ("tcgl", "vcop")
-PER_CONFIG = ("train ceiling fp32/tf32", CEILING, "train ours, one batch resident (no loader)",
-              "train ours end to end, decoding videos", "train ours end to end, frame cache", INFER_CEILING,
-              "features ours (10 clips/video, frame cache)")
+PER_CONFIG = (
+    "train ceiling fp32/tf32",
+    CEILING,
+    "train ours, one batch resident (no loader)",
+    "train ours end to end, decoding videos",
+    "train ours end to end, frame cache",
+    INFER_CEILING,
+    "features ours (10 clips/video, frame cache)",
+)
 PER_METHOD = ("loader alone, decoding videos (0 workers)", "loader alone, frame cache (0 workers)")
 
 
@@ -81,17 +88,14 @@ def test_ceiling_shapes_are_what_the_method_feeds_its_backbone(benchmark, method
 
 @pytest.mark.parametrize("method_name", METHODS)
 def test_flops_counted_on_the_meta_device_equal_those_on_real_tensors(benchmark, method_name):
-    import gpu_throughput as g
-
-    from methods.backbones import build_backbone
-
     torch.manual_seed(0)
     counts = {}
     for dev in ("cpu", "meta"):
         d = torch.device(dev)
-        counts[dev] = (g.ceiling_flops_per_sample(lambda: build_backbone("c3d"), build_method(method_name, "c3d"), 32,
-                                                  d),
-                       g.method_flops_per_sample(build_method(method_name, "c3d").train().to(d), 32, d),
-                       g.infer_flops_per_video(lambda: build_backbone("c3d"), (2, 3, 16, 32, 32), d))
+        counts[dev] = (
+            g.ceiling_flops_per_sample(lambda: build_backbone("c3d"), build_method(method_name, "c3d"), 32, d),
+            g.method_flops_per_sample(build_method(method_name, "c3d").train().to(d), 32, d),
+            g.infer_flops_per_video(lambda: build_backbone("c3d"), (2, 3, 16, 32, 32), d),
+        )
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     assert counts["meta"] == counts["cpu"] and all(c > 0 for c in counts["cpu"])

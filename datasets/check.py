@@ -5,6 +5,7 @@
 Prints class and video counts per split, the dataset fingerprint, and the missing and undecodable files by name.
 Exits 1 if any listed video is missing or broken, 2 if the layout or a split file is wrong.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,11 @@ def check_split(layout, root, split, video_dir=None, split_dir=None, decoder=Non
             decoder.read(entry.path, [0, n - 1])  # decodes the whole stream up to its last frame
         except VideoDecodeError as e:
             broken.append((entry.relpath, str(e)))
-    print(f"[{layout} split {split}] classes={index.num_classes} train={len(index.train)} test={len(index.test)}"
-          f" (present) fingerprint={dataset_fingerprint(index)}", file=out)
+    print(
+        f"[{layout} split {split}] classes={index.num_classes} train={len(index.train)} test={len(index.test)}"
+        f" (present) fingerprint={dataset_fingerprint(index)}",
+        file=out,
+    )
     for e in index.missing:
         print(f"  MISSING {e.relpath} (listed at {e.source})", file=out)
     for rel, why in broken:

@@ -17,6 +17,7 @@ With a transform whose colour stage is deferred (``ClipTransform.defer_colour``,
 uint8 and it also holds their ``colour`` parameters; ``engine.to_device(batch, device, dataset.finish)`` completes
 the batch on the device.
 """
+
 from __future__ import annotations
 
 import logging

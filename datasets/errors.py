@@ -1,4 +1,5 @@
 """Errors raised by the data layer. Each names the offending file and says how to fix it."""
+
 from __future__ import annotations
 
 

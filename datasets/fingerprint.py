@@ -4,6 +4,7 @@ It covers the content of the split files that were read and, for every listed vi
 path and its size in bytes. Sizes rather than content hashes keep it cheap on 13k videos; a re-encoded or truncated
 file changes its size. Every result record carries it.
 """
+
 from __future__ import annotations
 
 import hashlib

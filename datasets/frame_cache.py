@@ -16,6 +16,7 @@ Entries are written to a temporary file and renamed, so a killed build or two wo
 leave a partial one. Size: 65.7 KB per frame at 128x171 (UCF101's ~2.5M frames: ~165 GB; the embedded bench set:
 2.4 GB).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,8 +79,9 @@ class FrameCache:
                 why = f"it holds {frames.dtype} {frames.shape}"
             except (OSError, ValueError) as e:
                 why = str(e)
-            log.warning("frame cache entry %s of %s is unreadable (%s); making it again from the video", file, path,
-                        why)
+            log.warning(
+                "frame cache entry %s of %s is unreadable (%s); making it again from the video", file, path, why
+            )
             self.stats["rebuilt"] += 1
         self.build(path, file)
         return np.load(file, mmap_mode="r")
@@ -97,14 +99,17 @@ class FrameCache:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, *self.resize, 3))
             for start in range(0, n, CHUNK):
                 chunk = self.decoder.read(path, range(start, min(n, start + CHUNK)))
-                out[start:start + len(chunk)] = resize_frames(chunk, self.resize).numpy()
+                out[start : start + len(chunk)] = resize_frames(chunk, self.resize).numpy()
             out.flush()
             del out
             os.replace(tmp, file)
         except OSError as e:  # full disk, read-only folder: nothing partial is left, the run stops naming the fix
-            raise OSError(e.errno, f"frame cache: cannot write the entry of {path} under {self.root} ({e}); free "
-                          "space there, point paths.frame_cache at a writable folder, or set it to null to decode "
-                          "the videos") from e
+            raise OSError(
+                e.errno,
+                f"frame cache: cannot write the entry of {path} under {self.root} ({e}); free "
+                "space there, point paths.frame_cache at a writable folder, or set it to null to decode "
+                "the videos",
+            ) from e
         finally:
             if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)

@@ -10,6 +10,7 @@ flagged (``ClipIndices.short``) so that the dataset counts them:
 - ``loop``: indices wrap around to the first frame (as Pace does);
 - ``skip``: the sampler returns ``None`` and the dataset skips the video, counting it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -154,8 +155,9 @@ class UniformClips(_Sampler):
 
     random_start = False
 
-    def __init__(self, num_clips: int = 10, clip_len: int = 16, stride: int = 1, short: str = "clamp",
-                 starts: str = "round"):
+    def __init__(
+        self, num_clips: int = 10, clip_len: int = 16, stride: int = 1, short: str = "clamp", starts: str = "round"
+    ):
         if short == "skip":
             raise ValueError("evaluation never skips videos: use short='clamp' or 'loop'")
         if starts not in ("round", "floor"):

@@ -24,6 +24,7 @@ ASCII digits, an unusable file name), :class:`~datasets.errors.UnsafePathError` 
 absent, with ``on_missing="error"``). No other exception comes out of a malformed split file (fuzzed in
 tests/reliability/test_fuzz_split_files.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -183,8 +184,9 @@ def _load_ucf101(video_dir: Path, split_dir: Path, split: int):
             m = _UCF_GROUP.search(relpath)
             group = f"{classes[label]}/g{int(m.group(1)):02d}" if m else None
             entries.append(
-                VideoEntry(_safe_video_path(video_dir, relpath, path, lineno), relpath, label, group,
-                           f"{path}:{lineno}")
+                VideoEntry(
+                    _safe_video_path(video_dir, relpath, path, lineno), relpath, label, group, f"{path}:{lineno}"
+                )
             )
         if not entries:
             raise SplitFileError(path, None, "the split is empty")
@@ -230,8 +232,13 @@ def _load_hmdb51(video_dir: Path, split_dir: Path, split: int):
             if parts[1] == "0":
                 continue
             relpath = f"{cls}/{parts[0]}"
-            entry = VideoEntry(_safe_video_path(video_dir, relpath, path, lineno), relpath, label,
-                               _hmdb_group(cls, parts[0]), f"{path}:{lineno}")
+            entry = VideoEntry(
+                _safe_video_path(video_dir, relpath, path, lineno),
+                relpath,
+                label,
+                _hmdb_group(cls, parts[0]),
+                f"{path}:{lineno}",
+            )
             (train if parts[1] == "1" else test).append(entry)
         if n == 0:
             raise SplitFileError(path, None, "the split file is empty")

@@ -18,6 +18,7 @@ the whole batch on the GPU (``engine.to_device``): a quarter of the bytes throug
 per-pixel float work off the CPU. Either way ``finish`` runs with the same parameters (its colour ops clip by clip
 on the CPU, in masked passes over the whole batch on CUDA: equal to float rounding, see :func:`apply_colour`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -145,8 +146,9 @@ def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         raise ValueError(f"expected uint8 T x H x W x 3 frames, got {tuple(frames.shape)} {frames.dtype}")
     if tuple(frames.shape[1:3]) == tuple(size):
         return frames
-    x = nnf.interpolate(frames.permute(0, 3, 1, 2), size=tuple(size), mode="bilinear", align_corners=False,
-                        antialias=True)
+    x = nnf.interpolate(
+        frames.permute(0, 3, 1, 2), size=tuple(size), mode="bilinear", align_corners=False, antialias=True
+    )
     return x.permute(0, 2, 3, 1)
 
 
@@ -206,8 +208,9 @@ class ClipTransform:
                 ops.append((str(name), float(factor)))
         return ClipParams(top, left, flip, ops)
 
-    def __call__(self, frames: torch.Tensor, rng: np.random.Generator | None = None,
-                 params: ClipParams | None = None) -> torch.Tensor:
+    def __call__(
+        self, frames: torch.Tensor, rng: np.random.Generator | None = None, params: ClipParams | None = None
+    ) -> torch.Tensor:
         """Both stages on one clip: uint8 ``T x H x W x 3`` -> float32 ``C x T x crop x crop``."""
         if params is None:
             params = self.draw(rng if rng is not None else np.random.default_rng())
@@ -216,7 +219,7 @@ class ClipTransform:
     def geometry(self, frames: torch.Tensor, params: ClipParams) -> torch.Tensor:
         """Resize, crop and flip: uint8 ``T x H x W x 3`` -> uint8 ``C x T x crop x crop``."""
         x = resize_frames(frames, self.resize)  # T H W C
-        x = x[:, params.top:params.top + self.crop, params.left:params.left + self.crop]
+        x = x[:, params.top : params.top + self.crop, params.left : params.left + self.crop]
         if params.flip:
             x = x.flip(2)
         return x.permute(3, 0, 1, 2).contiguous()  # C T H W
@@ -233,7 +236,7 @@ class ClipTransform:
         lead = clips.shape[:-4]
         x = clips.reshape(-1, *clips.shape[-4:]).float().div_(255.0)
         if self.slots:  # the slots after these are always empty (evaluation draws no colour ops at all)
-            colour = colour.reshape(-1, *colour.shape[-2:])[:, :self.slots].to(x.device, non_blocking=True)
+            colour = colour.reshape(-1, *colour.shape[-2:])[:, : self.slots].to(x.device, non_blocking=True)
             x = apply_colour(x, colour, self.hue)
         if self.mean is not None:
             x = x.sub_(self.mean.to(x.device)).div_(self.std.to(x.device))

@@ -24,6 +24,7 @@ evaluation):
 - variable frame rate: frames are indexed in decode order, timestamps are not trusted as frame indices (the
   seeking path checks them and falls back to counting frames, see :class:`PyAVDecoder`).
 """
+
 from __future__ import annotations
 
 import os
@@ -253,7 +254,7 @@ class TorchCodecDecoder:
     name = "torchcodec"
 
     def __init__(self, max_pixels: int = MAX_PIXELS):
-        from torchcodec.decoders import VideoDecoder as _TCDecoder  # noqa: F401
+        from torchcodec.decoders import VideoDecoder as _TCDecoder
 
         self._cls = _TCDecoder
         self.max_pixels = int(max_pixels)

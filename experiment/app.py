@@ -10,6 +10,7 @@ only (``method=tcgl pretrained=<supervised final.pt>`` evaluates supervised weig
 A job with several processes (several submitit tasks, or torchrun; see runtime/distributed.py) runs this on every
 rank: pretraining, feature extraction and fine-tuning are shared between the ranks, the linear probe and retrieval
 run on rank 0 on the gathered features, and rank 0 alone writes the run folder and the records."""
+
 from __future__ import annotations
 
 import csv
@@ -21,28 +22,27 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from experiment import console, data
+from experiment.checks import check_values
 from methods.backbones.base import init_pytorch_default
 from methods.registry import build_method, get_method_class
-from experiment import data
-from runtime import engine
-from runtime import recipes
-from runtime import distributed as dist
-from experiment.checks import PROTOCOLS, STAGES, check_values
-from runtime.checkpoint import CheckpointError, file_sha256, load_checkpoint, load_state_strict
-from protocols.features import cached_features, uniform_sampler
-from protocols.finetune import finetune
-from protocols.linear import linear_probe
-from runtime.preemption import ignore_requeue_signal
-from protocols.pretrain import FORMAT as PRETRAIN_FORMAT, pretrain, pretraining_curve
-from protocols.retrieval import topk_retrieval
+from protocols.features import FeatureSettings, cached_features, uniform_sampler
+from protocols.pretrain import FORMAT as PRETRAIN_FORMAT
+from protocols.pretrain import pretrain, pretraining_curve
+from protocols.registry import EvalInputs, get_protocol
 from results.atomic import atomic_write
+from results.identity import curve_filename, record_filename, run_folder_name
 from results.provenance import PRETRAIN_CODE, code_hash, config_hash, device_info, git_info, package_versions, utc_now
-from results.records import FORMAT, RecordError, read_record, record_filename, write_record
+from results.records import FORMAT, RecordError, read_record, write_record
+from runtime import distributed as dist
+from runtime import engine, recipes
+from runtime.checkpoint import CheckpointError, file_sha256, load_checkpoint, load_state_strict
+from runtime.preemption import ignore_requeue_signal
 
 log = logging.getLogger("vssl")
 _RUNTIME_KEYS = ("paths", "device", "stage", "protocols", "pretrained")  # do not change what a result means
 _LOCATION_KEYS = ("root", "video_dir", "split_dir", "ucf101_root", "hmdb51_root")  # where data is: the fingerprint
-                                                                                  # says what it is
+# says what it is
 
 
 def _plain(node) -> dict:
@@ -53,8 +53,12 @@ def method_from_config(cfg: DictConfig, num_classes: int):
     """The method ``cfg`` selects, on the backbone it selects (seed the RNGs first: this initialises the weights),
     built as the recipe says: its initialisation (``recipe.init``), backbone calls (``recipe.backbone_calls``) and
     the release's per-backbone settings (``recipe.method_settings``)."""
-    method = build_method(cfg.method.name, _plain(cfg.backbone.params) | {"name": cfg.backbone.name},
-                          num_classes=num_classes, **recipes.method_params(cfg))
+    method = build_method(
+        cfg.method.name,
+        _plain(cfg.backbone.params) | {"name": cfg.backbone.name},
+        num_classes=num_classes,
+        **recipes.method_params(cfg),
+    )
     if cfg.recipe.init == "pytorch":
         init_pytorch_default(method)
     method.backbone_calls = str(cfg.recipe.backbone_calls)
@@ -78,10 +82,19 @@ def pretrain_identity(cfg: DictConfig, fingerprint: str) -> dict:
     p.pop("num_workers", None)
     if not p.get("sync_bn"):
         p.pop("sync_bn", None)  # the default: identities (and run folders) from before the key existed stay valid
-    return {"method": _plain(cfg.method), "backbone": _plain(cfg.backbone), "input": _plain(cfg.input),
-            "pretrain": p, "data": cfg.dataset.sets[cfg.dataset.pretrain_on].label, "fingerprint": fingerprint,
-            "split": int(cfg.split), "seed": int(cfg.seed), "weights": weights_of(cfg),
-            "recipe": recipes.effective(cfg), "code": code_hash(PRETRAIN_CODE)}
+    return {
+        "method": _plain(cfg.method),
+        "backbone": _plain(cfg.backbone),
+        "input": _plain(cfg.input),
+        "pretrain": p,
+        "data": cfg.dataset.sets[cfg.dataset.pretrain_on].label,
+        "fingerprint": fingerprint,
+        "split": int(cfg.split),
+        "seed": int(cfg.seed),
+        "weights": weights_of(cfg),
+        "recipe": recipes.effective(cfg),
+        "code": code_hash(PRETRAIN_CODE),
+    }
 
 
 def eval_config(cfg: DictConfig) -> dict:
@@ -118,29 +131,28 @@ def variant_hash(cfg: DictConfig, checkpoint_sha: str | None = None) -> str:
 
 def record_base(cfg: DictConfig, dataset_label: str, checkpoint_sha: str | None = None) -> dict:
     """The identity fields of the records of ``cfg`` on one dataset (add ``protocol`` for a file name)."""
-    return {"record_format": FORMAT, "method": cfg.method.name, "weights": weights_of(cfg),
-            "backbone": cfg.backbone.name, "dataset": dataset_label, "split": int(cfg.split), "seed": int(cfg.seed),
-            "variant_hash": variant_hash(cfg, checkpoint_sha)}
+    return {
+        "record_format": FORMAT,
+        "method": cfg.method.name,
+        "weights": weights_of(cfg),
+        "backbone": cfg.backbone.name,
+        "dataset": dataset_label,
+        "split": int(cfg.split),
+        "seed": int(cfg.seed),
+        "variant_hash": variant_hash(cfg, checkpoint_sha),
+    }
 
 
 def record_names(cfg: DictConfig, checkpoint_sha: str | None = None) -> dict[str, str]:
     """``{file name: dataset key}`` of every record a run of ``cfg`` writes (one per evaluation set and protocol)."""
-    return {record_filename(record_base(cfg, cfg.dataset.sets[key].label, checkpoint_sha) | {"protocol": p}): key
-            for key in cfg.dataset.eval_on for p in cfg.protocols}
+    return {
+        record_filename(record_base(cfg, cfg.dataset.sets[key].label, checkpoint_sha) | {"protocol": p}): key
+        for key in cfg.dataset.eval_on
+        for p in cfg.protocols
+    }
 
 
-def check_config(cfg: DictConfig) -> None:
-    check_values(cfg)  # types and ranges (split=1.5, seed=abc, ...): also for the pipeline and in-process runs
-    if cfg.stage not in STAGES:
-        raise ValueError(f"stage={cfg.stage!r}; valid: {', '.join(STAGES)}")
-    bad = [p for p in cfg.protocols if p not in PROTOCOLS]
-    if bad:
-        raise ValueError(f"unknown protocol(s) {bad}; valid: {', '.join(PROTOCOLS)}")
-    if int(cfg.split) not in (1, 2, 3):
-        raise ValueError(f"split={cfg.split}; the official splits are 1, 2 and 3")
-    for key in [cfg.dataset.pretrain_on, *cfg.dataset.eval_on]:
-        if key not in cfg.dataset.sets:
-            raise ValueError(f"dataset set {key!r} is not defined; defined: {', '.join(cfg.dataset.sets)}")
+check_config = check_values  # the pipeline checks each cell's config before anything runs
 
 
 def load_pretrained(method, path: Path, cfg) -> tuple[str, dict | None]:
@@ -160,31 +172,41 @@ def load_pretrained(method, path: Path, cfg) -> tuple[str, dict | None]:
     payload = load_checkpoint(path)
     sha = file_sha256(path)
     if payload.get("format") == PRETRAIN_FORMAT:
-        what = (f"{path} (trained as method={payload['method']} backbone={payload['backbone']}; this run builds "
-                f"method={cfg.method.name} backbone={cfg.backbone.name})")
+        what = (
+            f"{path} (trained as method={payload['method']} backbone={payload['backbone']}; this run builds "
+            f"method={cfg.method.name} backbone={cfg.backbone.name})"
+        )
         if payload["method"] == cfg.method.name:
             load_state_strict(method, payload["state_dict"], what)
         else:
-            encoder = {k[len("encoder."):]: v for k, v in payload["state_dict"].items() if k.startswith("encoder.")}
+            encoder = {k[len("encoder.") :]: v for k, v in payload["state_dict"].items() if k.startswith("encoder.")}
             load_state_strict(method.encoder, encoder, f"{what}, its encoder through {cfg.method.name}'s pipeline")
-            log.info("evaluating the encoder of %s (trained as %s) through %s's evaluation pipeline", path,
-                     payload["method"], cfg.method.name)
-        return sha, {"method": payload["method"], "pretrain_data": payload.get("pretrain_data", "unknown"),
-                     "pretrain_lists": payload.get("pretrain_lists")}
+            log.info(
+                "evaluating the encoder of %s (trained as %s) through %s's evaluation pipeline",
+                path,
+                payload["method"],
+                cfg.method.name,
+            )
+        return sha, {
+            "method": payload["method"],
+            "pretrain_data": payload.get("pretrain_data", "unknown"),
+            "pretrain_lists": payload.get("pretrain_lists"),
+        }
     else:
         state = payload.get("state_dict", payload)
         for prefix in ("base_network.", "backbone.", "encoder."):
             if state and all(k.startswith(prefix) for k in state):
-                state = {k[len(prefix):]: v for k, v in state.items()}
+                state = {k[len(prefix) :]: v for k, v in state.items()}
         load_state_strict(method.encoder, state, f"{path} (as a {cfg.backbone.name} backbone)")
     return sha, None
 
 
-def run(cfg: DictConfig) -> list[Path]:
-    """Returns the records written (by rank 0; other ranks return [])."""
+def run(cfg: DictConfig, config_file: Path | None = None) -> list[Path]:
+    """Returns the records written (by rank 0; other ranks return []). ``config_file``: where the caller saved the
+    resolved config (the Hydra run folder's), named in the header."""
     device = dist.init(engine.pick_device(cfg.device))  # a process of a multi-process job joins its group here
     try:
-        written = _run(cfg, device)
+        written = _run(cfg, device, config_file)
     except BaseException:
         dist.shutdown(wait=False)
         raise
@@ -195,14 +217,10 @@ def run(cfg: DictConfig) -> list[Path]:
     return written
 
 
-def _run(cfg: DictConfig, device: torch.device) -> list[Path]:
+def _run(cfg: DictConfig, device: torch.device, config_file: Path | None) -> list[Path]:
     t_start = time.time()
     git = git_info()
-    if dist.is_main():
-        ranks = f" | {dist.world_size()} processes" if dist.world_size() > 1 else ""
-        print(f"vssl-bench git {git['sha']}{' (dirty)' if git['dirty'] else ''} | device {device_info(device)}{ranks}")
-        print(OmegaConf.to_yaml(cfg, resolve=True))
-    check_config(cfg)
+    check_values(cfg)
     engine.setup_determinism(device)
     seed = int(cfg.seed)
     weights = weights_of(cfg)
@@ -216,10 +234,26 @@ def _run(cfg: DictConfig, device: torch.device) -> list[Path]:
         print(fallback)
     if cfg.control == "untrained" and not method.eval_transform():
         if dist.is_main():
-            print(f"method={cfg.method.name} evaluates an encoder exactly as method=random does (no evaluation-time "
-                  "transform), so its untrained control is the random row: run method=random (nothing to do here)")
+            print(
+                f"method={cfg.method.name} evaluates an encoder exactly as method=random does (no evaluation-time "
+                "transform), so its untrained control is the random row: run method=random (nothing to do here)"
+            )
         return []
-    work_dir = Path(cfg.paths.runs) / run_folder_name(cfg, pre.label, identity_hash, weights, method.pretrains)
+    work_dir = Path(cfg.paths.runs) / run_folder(cfg, pre.label, identity_hash, weights, method.pretrains)
+    if dist.is_main():
+        print(
+            console.header(
+                git,
+                cfg.method.name,
+                cfg.backbone.name,
+                pre.label,
+                device_info(device),
+                work_dir,
+                config_file
+                or (work_dir / "config.yaml" if cfg.stage in ("pretrain", "all") and not cfg.pretrained else None),
+                dist.world_size(),
+            )
+        )
     if cfg.pretrained:
         ckpt = Path(cfg.pretrained)
     elif cfg.stage in ("pretrain", "all"):
@@ -232,20 +266,32 @@ def _run(cfg: DictConfig, device: torch.device) -> list[Path]:
         if cfg.recipe.short_videos == "exclude" and weights == "pretrained":  # the released pretext lists
             (train_list, val_list), lists = data.exclude_short(cfg, [pre.train, pre.val], sampler.span)
             if not train_list:
-                raise RuntimeError(f"every training video of {pre.label} is shorter than the {sampler.span} frames "
-                                   f"a {cfg.method.name} sample spans (recipe.short_videos=exclude leaves none): "
-                                   "shorten the tuple (method.params) or use recipe.short_videos=pad")
+                raise RuntimeError(
+                    f"every training video of {pre.label} is shorter than the {sampler.span} frames "
+                    f"a {cfg.method.name} sample spans (recipe.short_videos=exclude leaves none): "
+                    "shorten the tuple (method.params) or use recipe.short_videos=pad"
+                )
             if dist.is_main():
-                print(f"pretext lists without videos shorter than {sampler.span} frames (recipe.short_videos="
-                      f"exclude): {lists['excluded_train']} of {len(pre.train)} training and "
-                      f"{lists['excluded_val']} of {len(pre.val)} validation videos left out")
-        train_ds = data.clip_dataset(cfg, train_list, sampler, True, seed, cfg.pretrain.on_corrupt, augment)
-        val_ds = data.clip_dataset(cfg, val_list, sampler, True, seed + 1, cfg.pretrain.on_corrupt, augment)
+                print(
+                    f"pretext lists without videos shorter than {sampler.span} frames (recipe.short_videos="
+                    f"exclude): {lists['excluded_train']} of {len(pre.train)} training and "
+                    f"{lists['excluded_val']} of {len(pre.val)} validation videos left out"
+                )
+        clips = data.ClipSettings.from_config(cfg)
+        train_ds = data.clip_dataset(clips, train_list, sampler, True, seed, cfg.pretrain.on_corrupt, augment)
+        val_ds = data.clip_dataset(clips, val_list, sampler, True, seed + 1, cfg.pretrain.on_corrupt, augment)
         # the commit of the pretraining code, as the identity hash holds its content: a checkpoint reused after an
         # evaluation-only commit is then byte for byte the one a fresh clone pretrains
-        meta = {"method": cfg.method.name, "backbone": cfg.backbone.name, "num_classes": pre.index.num_classes,
-                "identity_hash": identity_hash, "git_sha": git_info(paths=PRETRAIN_CODE)["sha"], "weights": weights,
-                "pretrain_data": pre.label if weights == "pretrained" else "none", "pretrain_lists": lists}
+        meta = {
+            "method": cfg.method.name,
+            "backbone": cfg.backbone.name,
+            "num_classes": pre.index.num_classes,
+            "identity_hash": identity_hash,
+            "git_sha": git_info(paths=PRETRAIN_CODE)["sha"],
+            "weights": weights,
+            "pretrain_data": pre.label if weights == "pretrained" else "none",
+            "pretrain_lists": lists,
+        }
         ckpt = pretrain(method, train_ds, val_ds, cfg, meta, work_dir, device, train=weights == "pretrained")
         if weights == "pretrained" and dist.is_main():
             write_curve(cfg, work_dir, method, variant_hash(cfg))
@@ -270,15 +316,22 @@ def _run(cfg: DictConfig, device: torch.device) -> list[Path]:
         pretrain_data = source.get("pretrain_data", "unknown") if source else "unknown"
     else:
         pretrain_data = pre.label if weights == "pretrained" else "none"
-    return evaluate(method, cfg, ckpt_sha, git, device, t_start, loaded={pre.key: pre}, pretrain_data=pretrain_data,
-                    source=source)
+    return evaluate(
+        method, cfg, ckpt_sha, git, device, t_start, loaded={pre.key: pre}, pretrain_data=pretrain_data, source=source
+    )
 
 
-def run_folder_name(cfg: DictConfig, data_label: str, identity_hash: str, weights: str, pretrains: bool) -> str:
-    """``<method>[__untrained]__<backbone>__<data>__split<k>__seed<s>__<identity>``: a pretraining run's folder."""
-    suffix = "__untrained" if weights == "untrained" and pretrains else ""
-    return (f"{cfg.method.name}{suffix}__{cfg.backbone.name}__{data_label}__split{cfg.split}__seed{cfg.seed}"
-            f"__{identity_hash[:8]}")
+def run_folder(cfg: DictConfig, data_label: str, identity_hash: str, weights: str, pretrains: bool) -> str:
+    """The pretraining run's folder name (results.identity.run_folder_name) for ``cfg``."""
+    return run_folder_name(
+        cfg.method.name,
+        cfg.backbone.name,
+        data_label,
+        cfg.split,
+        cfg.seed,
+        identity_hash,
+        untrained=weights == "untrained" and pretrains,
+    )
 
 
 def write_curve(cfg: DictConfig, work_dir: Path, method, variant: str) -> Path:
@@ -286,13 +339,18 @@ def write_curve(cfg: DictConfig, work_dir: Path, method, variant: str) -> Path:
     task's chance level, as ``<paths.records>/pretraining/<run folder name>.csv``: the curves the pipeline aggregates
     and plots. Rewritten only when its content changes."""
     rows = pretraining_curve(work_dir)
-    head = {"method": cfg.method.name, "backbone": cfg.backbone.name, "seed": int(cfg.seed), "variant_hash": variant,
-            "chance": method.pretext_chance()}
+    head = {
+        "method": cfg.method.name,
+        "backbone": cfg.backbone.name,
+        "seed": int(cfg.seed),
+        "variant_hash": variant,
+        "chance": method.pretext_chance(),
+    }
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=[*head, *(rows[0] if rows else {})], lineterminator="\n")
     writer.writeheader()
     writer.writerows(head | r for r in rows)
-    path = Path(cfg.paths.records) / "pretraining" / f"{work_dir.name}.csv"
+    path = Path(cfg.paths.records) / "pretraining" / curve_filename(work_dir.name)
     blob = buf.getvalue().encode()
     if not (path.exists() and path.read_bytes() == blob):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -317,16 +375,39 @@ def record_is_current(path: Path, expect: dict) -> bool:
 def frozen_features(method, cfg, es, ckpt_sha: str, device) -> dict:
     """Frozen-encoder features of the train, val and test videos of ``es`` (cached, see protocols/features.py); on
     ranks other than 0 the parts read from the cache are None."""
-    key_parts = {"checkpoint": ckpt_sha, "fingerprint": es.fingerprint, "split": int(cfg.split),
-                 "method": cfg.method.name, "preprocess": _plain(cfg.method.params)}
+    key_parts = {
+        "checkpoint": ckpt_sha,
+        "fingerprint": es.fingerprint,
+        "split": int(cfg.split),
+        "method": cfg.method.name,
+        "preprocess": _plain(cfg.method.params),
+    }
     sampler = uniform_sampler(cfg, cfg.protocol.retrieval.clip_len)
-    return {part: cached_features(method, data.clip_dataset(cfg, entries, sampler, False, int(cfg.seed), "error"),
-                                  cfg, device, key_parts | {"part": part}, Path(cfg.paths.cache))
-            for part, entries in (("train", es.train), ("val", es.val), ("test", es.test))}
+    clips, settings = data.ClipSettings.from_config(cfg), FeatureSettings.from_config(cfg)
+    return {
+        part: cached_features(
+            method,
+            data.clip_dataset(clips, entries, sampler, False, int(cfg.seed), "error"),
+            settings,
+            device,
+            key_parts | {"part": part},
+            Path(cfg.paths.cache),
+        )
+        for part, entries in (("train", es.train), ("val", es.val), ("test", es.test))
+    }
 
 
-def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, loaded=None, pretrain_data: str = "",
-             source: dict | None = None) -> list[Path]:
+def evaluate(
+    method,
+    cfg,
+    ckpt_sha: str,
+    git: dict,
+    device,
+    t_start: float,
+    loaded=None,
+    pretrain_data: str = "",
+    source: dict | None = None,
+) -> list[Path]:
     """``loaded``: evaluation sets already read (the pretraining set), by key, so they are not read twice.
     ``source``: what a checkpoint of ours says of itself (method, pretraining data), for ``weights=checkpoint``."""
     seed = int(cfg.seed)
@@ -335,8 +416,14 @@ def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, load
     for key in cfg.dataset.eval_on:
         es = (loaded or {}).get(key) or data.eval_set(cfg, key, seed)
         base = record_base(cfg, es.label, ckpt_sha)
-        expect = {"config_hash": chash, "code_hash": code, "git_sha": git["sha"], "git_dirty": git["dirty"],
-                  "dataset_fingerprint": es.fingerprint, "checkpoint_sha256": ckpt_sha}
+        expect = {
+            "config_hash": chash,
+            "code_hash": code,
+            "git_sha": git["sha"],
+            "git_dirty": git["dirty"],
+            "dataset_fingerprint": es.fingerprint,
+            "checkpoint_sha256": ckpt_sha,
+        }
         todo = []
         for proto in cfg.protocols if dist.is_main() else ():
             path = Path(cfg.paths.records) / record_filename(base | {"protocol": proto})
@@ -349,60 +436,66 @@ def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, load
         if not todo:
             continue
 
-        def make(entries, sampler, train, augment=None):
-            return data.clip_dataset(cfg, entries, sampler, train, seed, "error", augment)
+        clips = data.ClipSettings.from_config(cfg)
 
-        feats = frozen_features(method, cfg, es, ckpt_sha, device) if {"linear", "retrieval", "svm"} & set(todo) else {}
-        for proto in todo:
-            if proto != "finetune" and not dist.is_main():
+        def make(entries, sampler, train, augment=None):
+            return data.clip_dataset(clips, entries, sampler, train, seed, "error", augment)
+
+        chosen = {name: get_protocol(name) for name in todo}
+        feats = (
+            frozen_features(method, cfg, es, ckpt_sha, device)
+            if any(P.uses_features for P in chosen.values())
+            else None
+        )
+        for proto, P in chosen.items():
+            if not (P.all_ranks or dist.is_main()):
                 continue  # the linear probe and retrieval run on rank 0, on the features gathered from all ranks
             t0 = time.time()
-            extra = {"n_train": len(es.train), "n_val": len(es.val), "n_test": len(es.test),
-                     "pretrain_data": pretrain_data, "world_size": dist.world_size(),
-                     "eval_transform": method.eval_transform(), "recipe": recipes.effective(cfg),
-                     "input_scale": data.input_scale(cfg)}
+            inputs = EvalInputs(
+                method=method,
+                evalset=es,
+                settings=P.settings(cfg),
+                device=device,
+                seed=seed,
+                features=feats if P.uses_features else None,
+                make_dataset=make,
+            )
+            outcome = P().run(inputs)
+            if not dist.is_main():
+                continue
+            metrics = outcome.metrics
+            extra = {
+                "n_train": len(es.train),
+                "n_val": len(es.val),
+                "n_test": len(es.test),
+                "pretrain_data": pretrain_data,
+                "world_size": dist.world_size(),
+                "eval_transform": method.eval_transform(),
+                "recipe": recipes.effective(cfg),
+                "input_scale": data.input_scale(cfg),
+            }
             if source:
                 extra["checkpoint_method"] = source["method"]
                 if source.get("format"):
                     extra["checkpoint_format"] = source["format"]
                 if source.get("pretrain_lists"):
                     extra["pretrain_lists"] = source["pretrain_lists"]
-            if proto == "linear":
-                metrics = linear_probe(*((feats[p]["pooled"], feats[p]["labels"]) for p in ("train", "val", "test")),
-                                       num_classes=es.index.num_classes, cfg=cfg.protocol.linear, seed=seed, device=device)
-                n_videos = len(feats["test"]["labels"])
-            elif proto == "svm":  # TCGL's released evaluation: train on the official train list (train + val)
-                from protocols.svm import svm_probe
-
-                metrics = svm_probe(torch.cat([feats["train"]["pooled"], feats["val"]["pooled"]]),
-                                    torch.cat([feats["train"]["labels"], feats["val"]["labels"]]),
-                                    feats["test"]["pooled"], feats["test"]["labels"],
-                                    num_classes=es.index.num_classes, cfg=cfg.protocol.svm, seed=seed)
-                n_videos = len(feats["test"]["labels"])
-            elif proto == "retrieval":
-                gallery = torch.cat([feats["train"]["retrieval"], feats["val"]["retrieval"]])
-                g_labels = torch.cat([feats["train"]["labels"], feats["val"]["labels"]])
-                query, q_labels = feats["test"]["retrieval"], feats["test"]["labels"]
-                if len(gallery) != len(es.gallery) or len(query) != len(es.test):
-                    raise RuntimeError(f"retrieval counted {len(query)} queries / {len(gallery)} gallery videos; "
-                                       f"the split has {len(es.test)} / {len(es.gallery)}")
-                metrics = topk_retrieval(*(t.to(device) for t in (query, q_labels, gallery, g_labels)),
-                                         cfg.protocol.retrieval.ks, int(cfg.protocol.retrieval.chunk))
-                n_videos = len(query)
-                extra["n_gallery"] = len(gallery)
-                extra["retrieval_kernel"] = list(recipes.retrieval_kernel(cfg))
-                extra["retrieval_dim"] = int(gallery.shape[1])
-            else:
-                metrics = finetune(method, es, cfg, device, seed, make)
-                n_videos = len(es.test)
-                if not dist.is_main():
-                    continue
+            extra |= outcome.extra
             record = base | {
-                "protocol": proto, "metrics": metrics, "n_videos": n_videos,
+                "protocol": proto,
+                "metrics": metrics,
+                "n_videos": outcome.n_videos,
                 "n_skipped": len(es.index.missing) + int(metrics.pop("train_skipped", 0)),
-                "git_sha": git["sha"], "git_dirty": git["dirty"], "git_time": git["time"], "code_hash": code,
-                "config_hash": chash, "config": config, "dataset_fingerprint": es.fingerprint,
-                "checkpoint_sha256": ckpt_sha, "packages": package_versions(), "device": device_info(device),
+                "git_sha": git["sha"],
+                "git_dirty": git["dirty"],
+                "git_time": git["time"],
+                "code_hash": code,
+                "config_hash": chash,
+                "config": config,
+                "dataset_fingerprint": es.fingerprint,
+                "checkpoint_sha256": ckpt_sha,
+                "packages": package_versions(),
+                "device": device_info(device),
                 "extra": extra,
             }
             timing = {"timestamp": utc_now(), "wall_time_s": round(time.time() - t0, 3)}
@@ -411,5 +504,6 @@ def evaluate(method, cfg, ckpt_sha: str, git: dict, device, t_start: float, load
             shown = " ".join(f"{k}={v:.3f}" for k, v in metrics.items() if k.startswith(("top", "clip")))
             print(f"[{es.label}] {proto}: {shown}  -> {path}")
     if dist.is_main():
+        print(console.summary(written))
         print(f"done in {time.time() - t_start:.1f}s")
     return written

@@ -1,4 +1,5 @@
 """From the Hydra config to split indices, transforms and datasets; generates missing embedded datasets."""
+
 from __future__ import annotations
 
 import logging
@@ -9,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datasets.clips import ClipDataset
+from datasets.errors import LayoutError
 from datasets.fingerprint import dataset_fingerprint
 from datasets.frame_cache import FrameCache
 from datasets.splits import SplitIndex, VideoEntry, load_split, train_val_split
-from datasets.video_io import get_decoder
 from datasets.transforms import ClipTransform
+from datasets.video_io import get_decoder
 from methods.base import Augmentation
 from runtime.engine import pick_device
 
@@ -57,9 +59,11 @@ def ensure_embedded(root: Path, layout: str, size: str, seed: int, workers: int 
     if root.exists():
         why = stale_reason(root, layout, size, seed)
         if why:
-            raise RuntimeError(f"{root} is not the embedded {layout} dataset this code generates (size {size}, seed "
-                               f"{seed}): {why}. Delete that folder to regenerate it, or set paths.data to another "
-                               "folder (records made on the old data keep its dataset fingerprint).")
+            raise LayoutError(
+                f"{root} is not the embedded {layout} dataset this code generates (size {size}, seed "
+                f"{seed}): {why}. Delete that folder to regenerate it, or set paths.data to another "
+                "folder (records made on the old data keep its dataset fingerprint)."
+            )
         return root
 
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -115,17 +119,56 @@ def input_scale(cfg) -> str:
     return str(cfg.recipe.input_scale)
 
 
-def transform(cfg, train: bool, augment: Augmentation | None = None) -> ClipTransform:
+@dataclass(frozen=True)
+class ClipSettings:
+    """What the run's clip transform and frame source need from the config (``input``, the dataset's
+    ``mirror_safe``, ``recipe``, ``pretrained_format``, ``device`` and ``paths.frame_cache``), resolved once."""
+
+    resize: tuple[int, int]
+    crop: int
+    jitter: tuple | None  # colour jitter strengths, None: off
+    jitter_p: float
+    mean: tuple | None  # None: no normalisation (input_scale unit)
+    std: tuple | None
+    flip: bool  # whether training clips may be mirrored (use_flip)
+    defer_colour: bool  # colour stage on the device (colour_on_device)
+    centre: str  # recipe.centre_crop
+    frame_cache: str | None  # paths.frame_cache
+
+    @classmethod
+    def from_config(cls, cfg) -> ClipSettings:
+        i, unit = cfg.input, input_scale(cfg) == "unit"
+        cache = cfg.paths.get("frame_cache")
+        return cls(
+            tuple(i.resize),
+            int(i.crop),
+            tuple(i.jitter) if i.jitter else None,
+            float(i.jitter_p),
+            tuple(i.mean) if i.mean and not unit else None,
+            tuple(i.std) if i.std and not unit else None,
+            use_flip(cfg),
+            colour_on_device(cfg),
+            str(cfg.recipe.centre_crop),
+            str(cache) if cache else None,
+        )
+
+
+def transform(s: ClipSettings, train: bool, augment: Augmentation | None = None) -> ClipTransform:
     """The run's clip transform. ``augment``: what a pretraining method asks for (``method.augmentation()``);
     None = colour jitter and mirroring as ``input`` sets them (the protocols)."""
-    i, augment = cfg.input, augment or Augmentation()
-    jitter = tuple(i.jitter) if i.jitter and augment.colour else None
-    unit = input_scale(cfg) == "unit"
-    return ClipTransform(train, resize=tuple(i.resize), crop=int(i.crop), flip=use_flip(cfg) and augment.mirror,
-                         jitter=jitter, jitter_p=float(i.jitter_p),
-                         mean=tuple(i.mean) if i.mean and not unit else None,
-                         std=tuple(i.std) if i.std and not unit else None,
-                         defer_colour=colour_on_device(cfg), centre=str(cfg.recipe.centre_crop))
+    augment = augment or Augmentation()
+    return ClipTransform(
+        train,
+        resize=s.resize,
+        crop=s.crop,
+        flip=s.flip and augment.mirror,
+        jitter=s.jitter if augment.colour else None,
+        jitter_p=s.jitter_p,
+        mean=s.mean,
+        std=s.std,
+        defer_colour=s.defer_colour,
+        centre=s.centre,
+    )
 
 
 def exclude_short(cfg, lists: list[list[VideoEntry]], span: int) -> tuple[list[list[VideoEntry]], dict]:
@@ -143,18 +186,35 @@ def exclude_short(cfg, lists: list[list[VideoEntry]], span: int) -> tuple[list[l
         excluded.append(short)
     for e in excluded[0] + excluded[1]:
         log.info("excluded from the pretext lists (shorter than %d frames): %s", span, e.relpath)
-    info = {"span": int(span), "excluded_train": len(excluded[0]), "excluded_val": len(excluded[1]),
-            "examples": sorted(e.relpath for e in excluded[0] + excluded[1])[:5]}
+    info = {
+        "span": int(span),
+        "excluded_train": len(excluded[0]),
+        "excluded_val": len(excluded[1]),
+        "examples": sorted(e.relpath for e in excluded[0] + excluded[1])[:5],
+    }
     return kept, info
 
 
-def clip_dataset(cfg, entries, sampler, train: bool, seed: int, on_corrupt: str = "error",
-                 augment: Augmentation | None = None) -> ClipDataset:
-    """A ClipDataset with the run's transform; its frames come from the decoded-frame cache when
-    ``paths.frame_cache`` names one (same clips, see datasets/frame_cache.py). ``augment``: see :func:`transform`;
-    ``augment.shared`` draws one set of random parameters for all clips of a sample."""
+def clip_dataset(
+    s: ClipSettings,
+    entries,
+    sampler,
+    train: bool,
+    seed: int,
+    on_corrupt: str = "error",
+    augment: Augmentation | None = None,
+) -> ClipDataset:
+    """A ClipDataset with the run's transform (``s``: :meth:`ClipSettings.from_config`); its frames come from the
+    decoded-frame cache when ``paths.frame_cache`` names one (same clips, see datasets/frame_cache.py). ``augment``:
+    see :func:`transform`; ``augment.shared`` draws one set of random parameters for all clips of a sample."""
     augment = augment or Augmentation()
-    cache = cfg.paths.get("frame_cache")
-    decoder = FrameCache(cache, tuple(cfg.input.resize)) if cache else None
-    return ClipDataset(entries, sampler, transform(cfg, train, augment), seed=seed, on_corrupt=on_corrupt,
-                       shared_params=augment.shared, decoder=decoder)
+    decoder = FrameCache(s.frame_cache, s.resize) if s.frame_cache else None
+    return ClipDataset(
+        entries,
+        sampler,
+        transform(s, train, augment),
+        seed=seed,
+        on_corrupt=on_corrupt,
+        shared_params=augment.shared,
+        decoder=decoder,
+    )

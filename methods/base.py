@@ -1,4 +1,5 @@
 """The interface every pretext method implements (see the contract in the project docs)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -23,6 +23,7 @@ On longer videos (real UCF101/HMDB51) ``clip_len=16 gap=8`` is VCOP's geometry e
 
 Both encode every item of a tuple with the shared encoder in one call.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -106,8 +107,9 @@ class ShuffleVerification(PretextMethod):
     def pretext_chance(self) -> float:
         return max(self.pos_fraction, 1.0 - self.pos_fraction)  # always answering the more frequent class
 
-    def make_tuples(self, batch_size: int, device: torch.device,
-                    seeds: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def make_tuples(
+        self, batch_size: int, device: torch.device, seeds: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Indices into the 5 sampled items ``[B, 3]`` and binary labels ``[B]`` (1 = in order). Sample b's draws
         (positive or not, which negative, reversed or not) come from ``seeds[b]`` (``batch["sample_seed"]``), or
         from torch's global RNG without seeds (:func:`methods.ordering.per_sample_uniform`)."""

@@ -1,4 +1,5 @@
 """Small classifier heads shared by the order-based methods."""
+
 from __future__ import annotations
 
 import itertools

@@ -1,5 +1,6 @@
 """Pure loss and accuracy functions (no parameters, no state), unit-testable on their own. In the training steps of a
 multi-process run, ``grace_loss(..., gather=True)`` all-gathers its negatives over the ranks (:class:`GatherNodes`)."""
+
 from __future__ import annotations
 
 import torch
@@ -116,7 +117,7 @@ class GatherNodes(torch.autograd.Function):
         grad = grad.contiguous().clone()
         dist.all_reduce(grad)  # SUM: every rank's loss reaches every rank's nodes (see the class docstring)
         out = grad.new_zeros((ctx.rows, *grad.shape[1:]))
-        out[: ctx.count] = grad[ctx.start: ctx.start + ctx.count]
+        out[: ctx.count] = grad[ctx.start : ctx.start + ctx.count]
         return out, None, None
 
 

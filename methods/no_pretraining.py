@@ -1,4 +1,5 @@
 """``random``: the randomly initialised encoder, no pretraining (the lower-bound baseline)."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping

@@ -37,6 +37,7 @@ TCGL ``gcn_f``, ``gcn2``                          not loaded: constructed but ne
 A checkpoint of one format evaluated with a method of another type (e.g. VCOP weights with ``method=random`` or
 ``supervised``) loads its backbone into ``method.encoder`` only; its head tensors are reported as not loaded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,13 +61,19 @@ _LISTS = {
     "tcgl": ("c3d", "r3d", "r3d_3463", "r21d"),
 }
 # our backbone configs of the official backbones: (family, layer_sizes) -> backbone name
-_BACKBONE_CONFIGS = {("c3d", None): "c3d", ("r3d", (1, 1, 1, 1)): "r3d", ("r3d", (3, 4, 6, 3)): "r3d_3463",
-                     ("r21d", (1, 1, 1, 1)): "r21d"}
+_BACKBONE_CONFIGS = {
+    ("c3d", None): "c3d",
+    ("r3d", (1, 1, 1, 1)): "r3d",
+    ("r3d", (3, 4, 6, 3)): "r3d_3463",
+    ("r21d", (1, 1, 1, 1)): "r21d",
+}
 _PREFIX = "module."
 _SHOW = 20
 _UNUSED_GCN = ("gcn_f", "gcn2")
-_REASON_UNUSED = ("constructed in the official TCG_triple / TCG_triple_R3D_R21D_FCA(2).__init__ but never called in "
-                  "forward (models/TCG.py @ ceae87c); not loaded")
+_REASON_UNUSED = (
+    "constructed in the official TCG_triple / TCG_triple_R3D_R21D_FCA(2).__init__ but never called in "
+    "forward (models/TCG.py @ ceae87c); not loaded"
+)
 # ours -> official TCGL head modules
 _TCGL_GCNS = {"inter_gcn": "gcn1", **{f"intra_gcns.{k}": f"gcn_f{k + 1}" for k in range(3)}}
 
@@ -77,8 +84,10 @@ def official_names(fmt: str, backbone: str) -> list[tuple[str, tuple[int, ...]]]
     (``c3d``, ``r3d``, ``r3d_3463``, ``r21d``), read from ``methods/official_names/<fmt>_<backbone>.txt``."""
     _check_format(fmt)
     if backbone not in _LISTS[fmt]:
-        raise ValueError(f"the official {fmt} code builds no checkpoint with backbone={backbone!r}; "
-                         f"lists exist for: {', '.join(_LISTS[fmt])}")
+        raise ValueError(
+            f"the official {fmt} code builds no checkpoint with backbone={backbone!r}; "
+            f"lists exist for: {', '.join(_LISTS[fmt])}"
+        )
     rows = []
     for line in (_NAMES_DIR / f"{fmt}_{backbone}.txt").read_text().splitlines():
         line = line.strip()
@@ -203,7 +212,7 @@ def _mapping(method: nn.Module, fmt: str, whole: bool):
     orphans: list[str] = []
     for ours in method.state_dict():
         if ours.startswith("encoder."):
-            off = _official_backbone(ours[len("encoder."):], family)
+            off = _official_backbone(ours[len("encoder.") :], family)
             hit = (f"base_network.{off}", False) if off else None
         elif whole:
             hit = _official_head(ours, fmt)
@@ -221,7 +230,7 @@ def _mapping(method: nn.Module, fmt: str, whole: bool):
 
 # -- diagnosis ------------------------------------------------------------------------------------------------------
 def _file_backbone(names: list[str]) -> tuple[str, tuple[int, ...] | None] | None:
-    bb = [n[len("base_network."):] for n in names if n.startswith("base_network.")]
+    bb = [n[len("base_network.") :] for n in names if n.startswith("base_network.")]
     if not bb:
         return None
     if any(n.startswith("conv3a.") for n in bb):
@@ -254,8 +263,9 @@ def _our_backbone(method: nn.Module) -> tuple[str, str]:
     return _describe(family, sizes), _BACKBONE_CONFIGS.get((family, sizes), "?")
 
 
-def _hints(names: list[str], fmt: str, method: nn.Module, whole: bool, mis_shaped: list[str],
-           unmatched: list[str]) -> list[str]:
+def _hints(
+    names: list[str], fmt: str, method: nn.Module, whole: bool, mis_shaped: list[str], unmatched: list[str]
+) -> list[str]:
     hints = []
     head = [n for n in names if not n.startswith("base_network.")]
     looks = None
@@ -267,31 +277,43 @@ def _hints(names: list[str], fmt: str, method: nn.Module, whole: bool, mis_shape
         hints.append(f"is this a {looks} checkpoint? use pretrained_format={looks}")
     if not any(n.startswith("base_network.") for n in names):
         if any(n.startswith("encoder.") for n in names):
-            hints.append("the file holds encoder.* tensors: it looks like a vssl-bench checkpoint; drop "
-                         "pretrained_format")
+            hints.append(
+                "the file holds encoder.* tensors: it looks like a vssl-bench checkpoint; drop pretrained_format"
+            )
         else:
-            hints.append("the file holds no base_network.* tensors: it is not a pretext checkpoint of the official "
-                         "code (a fine-tuned classifier from ft_classify.py / 2_ft_tcg_classify.py, or a plain "
-                         "backbone state dict?); drop pretrained_format to load a plain backbone state dict")
+            hints.append(
+                "the file holds no base_network.* tensors: it is not a pretext checkpoint of the official "
+                "code (a fine-tuned classifier from ft_classify.py / 2_ft_tcg_classify.py, or a plain "
+                "backbone state dict?); drop pretrained_format to load a plain backbone state dict"
+            )
     desc, name = _our_backbone(method)
     found = _file_backbone(names)
     if _family(method.encoder) is None:
-        hints.append(f"this run's backbone ({desc}) is not one the official code builds; use backbone=c3d, r3d, "
-                     "r3d_3463 or r21d")
+        hints.append(
+            f"this run's backbone ({desc}) is not one the official code builds; use backbone=c3d, r3d, r3d_3463 or r21d"
+        )
     elif found is not None and _describe(*found) != desc:
         want = _BACKBONE_CONFIGS.get(found)
-        use = (f"use backbone={want}" if want else
-               f"no backbone config builds it (add one with layer_sizes={found[1]})")
+        use = f"use backbone={want}" if want else f"no backbone config builds it (add one with layer_sizes={found[1]})"
         hints.append(f"backbone={name} builds {desc}; the file holds {_describe(*found)}: {use}")
-    if whole and fmt == "tcgl" and len(getattr(method, "intra_gcns", [])) == 1 and any(
-            n.startswith(("gcn_f2.", "gcn_f3.")) for n in unmatched):
-        hints.append("the official model has one intra-snippet GCN per input position (gcn_f1..gcn_f3): set "
-                     "method.params.intra_gcn_per_position=true")
+    if (
+        whole
+        and fmt == "tcgl"
+        and len(getattr(method, "intra_gcns", [])) == 1
+        and any(n.startswith(("gcn_f2.", "gcn_f3.")) for n in unmatched)
+    ):
+        hints.append(
+            "the official model has one intra-snippet GCN per input position (gcn_f1..gcn_f3): set "
+            "method.params.intra_gcn_per_position=true"
+        )
     if whole and not (looks and looks != fmt) and any(not m.startswith("base_network.") for m in mis_shaped):
-        sizes = ("num_clips=3, hidden=512" if fmt == "vcop" else
-                 "num_clips=3, proj_dim=512, asop_hidden=512, se_reduction=6")
-        hints.append(f"the official {fmt} heads are built with {sizes} (tuple_len=--tl, 3 by default): set the "
-                     "method's params to match the file")
+        sizes = (
+            "num_clips=3, hidden=512" if fmt == "vcop" else "num_clips=3, proj_dim=512, asop_hidden=512, se_reduction=6"
+        )
+        hints.append(
+            f"the official {fmt} heads are built with {sizes} (tuple_len=--tl, 3 by default): set the "
+            "method's params to match the file"
+        )
     return hints
 
 
@@ -302,8 +324,9 @@ def _listing(title: str, items: list[str]) -> str:
 
 
 # -- conversion -----------------------------------------------------------------------------------------------------
-def convert_official_state(state: dict, fmt: str, method: nn.Module,
-                           source: str = "<state dict>") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def convert_official_state(
+    state: dict, fmt: str, method: nn.Module, source: str = "<state dict>"
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Map an official ``fmt`` state dict onto ``method.state_dict()`` names, strictly.
 
     A DataParallel ``module.`` prefix is dropped when every key has it. With a method of the format's type (VCOP for
@@ -315,14 +338,18 @@ def convert_official_state(state: dict, fmt: str, method: nn.Module,
     _check_format(fmt)
     if not isinstance(state, dict):
         raise CheckpointError(f"{source}: expected a state dict, got {type(state).__name__}")
-    bad = [f"{k!r}: {type(v).__name__}" for k, v in state.items() if not (isinstance(k, str) and
-                                                                           isinstance(v, torch.Tensor))]
+    bad = [
+        f"{k!r}: {type(v).__name__}"
+        for k, v in state.items()
+        if not (isinstance(k, str) and isinstance(v, torch.Tensor))
+    ]
     if bad:
-        raise CheckpointError(f"{source}: pretrained_format={fmt}: the state dict holds non-tensor entries\n"
-                              + _listing("entries", bad))
+        raise CheckpointError(
+            f"{source}: pretrained_format={fmt}: the state dict holds non-tensor entries\n" + _listing("entries", bad)
+        )
     dropped = ""
     if state and all(k.startswith(_PREFIX) for k in state):
-        state = {k[len(_PREFIX):]: v for k, v in state.items()}
+        state = {k[len(_PREFIX) :]: v for k, v in state.items()}
         dropped = _PREFIX
     whole = _method_matches(method, fmt)
     table, canonical, _ = _mapping(method, fmt, whole)
@@ -338,8 +365,13 @@ def convert_official_state(state: dict, fmt: str, method: nn.Module,
             if fmt == "tcgl" and name.split(".")[0] in _UNUSED_GCN and name in _head_names("tcgl"):
                 unused.append({"name": name, "reason": _REASON_UNUSED})
             elif name in head_names:
-                unused.append({"name": name, "reason": f"head of the official {fmt} model; method="
-                               f"{getattr(method, 'name', '') or type(method).__name__} loads only its encoder"})
+                unused.append(
+                    {
+                        "name": name,
+                        "reason": f"head of the official {fmt} model; method="
+                        f"{getattr(method, 'name', '') or type(method).__name__} loads only its encoder",
+                    }
+                )
             else:
                 unmatched.append(f"{name} {tuple(tensor.shape)}")
             continue
@@ -356,24 +388,36 @@ def convert_official_state(state: dict, fmt: str, method: nn.Module,
         ours[key], origin[key] = value, name
     missing = sorted(
         f"{k} (official {canonical[k]})" if k in canonical else f"{k} (no official counterpart)"
-        for k in target if k not in ours
+        for k in target
+        if k not in ours
     )
     problems = unmatched or missing or mis_shaped or duplicates
     if problems:
         desc, name = _our_backbone(method)
         mname = getattr(method, "name", "") or type(method).__name__
-        parts = [f"{source}: cannot load as pretrained_format={fmt} into method={mname} (backbone={name}: {desc}; "
-                 f"{'whole method' if whole else 'encoder only'}): {len(state)} tensors in the file, "
-                 f"{len(target)} needed"]
-        for title, items in (("file tensors with no place in this model", sorted(unmatched)),
-                             ("tensors this model needs that the file lacks", missing),
-                             ("shape mismatches", sorted(mis_shaped)), ("duplicates", sorted(duplicates))):
+        parts = [
+            f"{source}: cannot load as pretrained_format={fmt} into method={mname} (backbone={name}: {desc}; "
+            f"{'whole method' if whole else 'encoder only'}): {len(state)} tensors in the file, "
+            f"{len(target)} needed"
+        ]
+        for title, items in (
+            ("file tensors with no place in this model", sorted(unmatched)),
+            ("tensors this model needs that the file lacks", missing),
+            ("shape mismatches", sorted(mis_shaped)),
+            ("duplicates", sorted(duplicates)),
+        ):
             if items:
                 parts.append(_listing(title, items))
         hints = _hints(list(state), fmt, method, whole, mis_shaped, unmatched)
-        parts.append("  what to do: " + ("; ".join(hints) if hints else
-                                         "check that the file was written by the official "
-                                         f"{fmt} code for this backbone (see methods/official_names/)"))
+        parts.append(
+            "  what to do: "
+            + (
+                "; ".join(hints)
+                if hints
+                else "check that the file was written by the official "
+                f"{fmt} code for this backbone (see methods/official_names/)"
+            )
+        )
         raise CheckpointError("\n".join(parts))
     gcn_layout = None
     if any(n.endswith(".lin.weight") for n in origin.values()):
@@ -428,8 +472,10 @@ def _state_of(payload: Any, source: str) -> dict:
             if isinstance(payload.get(key), dict):
                 return payload[key]
         keys = ", ".join(repr(k) for k in list(payload)[:_SHOW])
-        raise CheckpointError(f"{source}: no state dict found: neither a dict of tensors nor a dict with a "
-                              f"'state_dict' or 'model' entry (keys: {keys})")
+        raise CheckpointError(
+            f"{source}: no state dict found: neither a dict of tensors nor a dict with a "
+            f"'state_dict' or 'model' entry (keys: {keys})"
+        )
     raise CheckpointError(f"{source}: expected a dict checkpoint, got {type(payload).__name__}")
 
 
@@ -461,7 +507,8 @@ def load_official(path: str | Path, fmt: str, method: nn.Module, source: str | N
         raise CheckpointError(
             f"{source}: refused by torch.load(weights_only=True) ({detail}): the file holds objects other than "
             f"tensors, plain Python values and argparse.Namespace, and we never unpickle untrusted code. Re-export "
-            f"it as a plain state dict (torch.save(model.state_dict(), ...)) from code you trust") from e
+            f"it as a plain state dict (torch.save(model.state_dict(), ...)) from code you trust"
+        ) from e
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise CheckpointError(f"{source}: not a readable checkpoint (corrupt or truncated?): {e}") from e
     ours, info = convert_official_state(_state_of(payload, source), fmt, method, source=source)
@@ -471,7 +518,7 @@ def load_official(path: str | Path, fmt: str, method: nn.Module, source: str | N
         if info["target"] == "method":
             method.load_state_dict(ours, strict=True)
         else:
-            method.encoder.load_state_dict({k[len("encoder."):]: v for k, v in ours.items()}, strict=True)
+            method.encoder.load_state_dict({k[len("encoder.") :]: v for k, v in ours.items()}, strict=True)
     except RuntimeError as e:  # e.g. a dtype the model cannot take
         raise CheckpointError(f"{source}: load_state_dict failed after mapping pretrained_format={fmt}: {e}") from e
     return info

@@ -11,6 +11,7 @@ its augmentation) and of a fixed stream number per kind of draw, never of the ot
 process's RNG. So a sample gets the same permutation and the same graph views whichever batch, rank or number of
 ranks it lands in: a multi-process (DDP) run draws exactly what the single-process run draws.
 """
+
 from __future__ import annotations
 
 import functools
@@ -86,8 +87,9 @@ def sample_uniform(seeds: torch.Tensor, stream: int, shape: tuple[int, ...] = ()
     return ((bits >> 8).float() * 2.0**-24).view(len(seeds), *shape)
 
 
-def per_sample_uniform(batch: int, n: int, device: torch.device | str | None = None,
-                       seeds: torch.Tensor | None = None, stream: int = 0) -> torch.Tensor:
+def per_sample_uniform(
+    batch: int, n: int, device: torch.device | str | None = None, seeds: torch.Tensor | None = None, stream: int = 0
+) -> torch.Tensor:
     """``[B, n]`` uniform floats in [0, 1): row b from sample b's seed (:func:`sample_uniform`) when ``seeds [B]``
     (``batch["sample_seed"]``) is given, the same in whatever batch or rank the sample is; otherwise from torch's
     global RNG (a hand-made batch; a multi-process run then draws per rank)."""
@@ -99,7 +101,10 @@ def per_sample_uniform(batch: int, n: int, device: torch.device | str | None = N
 
 
 def random_permutations(
-    batch: int, k: int, device: torch.device | str | None = None, seeds: torch.Tensor | None = None,
+    batch: int,
+    k: int,
+    device: torch.device | str | None = None,
+    seeds: torch.Tensor | None = None,
     stream: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One uniformly random permutation per sample, drawn on ``device``: ``(perms [B, K], labels [B])``.

@@ -1,60 +1,34 @@
 """Name -> method class registry; ``method=<name>`` in Hydra selects ``build_method(<name>, ...)``.
 
-Every module of the ``methods`` package is imported on first use, so a new method only needs its own file (with
-``@register('<name>')``) and its config ``protocols/conf/method/<name>.yaml``.
+Every module of the ``methods`` package is imported on first use (runtime.registry.Registry, the style shared with
+backbones and protocols), so a new method only needs its own file (with ``@register('<name>')``) and its config
+``protocols/conf/method/<name>.yaml``.
 """
+
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from pathlib import Path
 from typing import Any, Mapping
 
 from methods.backbones import Backbone, build_backbone
 from methods.base import PretextMethod
-
-_REGISTRY: dict[str, type[PretextMethod]] = {}
-_discovered = False
+from runtime.registry import Registry
 
 
-def register(name: str):
-    """Class decorator: register a :class:`PretextMethod` subclass under ``name``."""
-
-    def deco(cls: type[PretextMethod]) -> type[PretextMethod]:
-        if not (isinstance(cls, type) and issubclass(cls, PretextMethod)):
-            raise TypeError(f"@register({name!r}) needs a PretextMethod subclass, got {cls!r}")
-        other = _REGISTRY.get(name)
-        if other is not None and other.__qualname__ != cls.__qualname__:
-            raise ValueError(f"method name {name!r} already registered by {other.__module__}.{other.__qualname__}")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
+def _check(name: str, cls) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, PretextMethod)):
+        raise TypeError(f"@register({name!r}) needs a PretextMethod subclass, got {cls!r}")
 
 
-def _discover() -> None:
-    global _discovered
-    if _discovered:
-        return
-    package_dir = Path(__file__).resolve().parent
-    for mod in pkgutil.iter_modules([str(package_dir)]):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"methods.{mod.name}")
-    _discovered = True
+METHODS: Registry[type[PretextMethod]] = Registry("method", "methods", check=_check, set_name=True)
+register = METHODS.register  # class decorator: ``@register("vcop")``
 
 
 def available_methods() -> list[str]:
-    _discover()
-    return sorted(_REGISTRY)
+    return METHODS.names()
 
 
 def get_method_class(name: str) -> type[PretextMethod]:
-    _discover()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown method {name!r}; valid names: {', '.join(sorted(_REGISTRY))}") from None
+    return METHODS.get(name)
 
 
 def build_method(

@@ -1,4 +1,5 @@
 """SpeedNet-style playback-speed classification on 3D backbones (no official code exists; see the method doc)."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence

@@ -1,4 +1,5 @@
 """``supervised``: cross-entropy on the video labels of the pretraining split (the upper-bound baseline)."""
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -22,8 +23,17 @@ class Supervised(PretextMethod):
     (default on) applies ``input.jitter`` to its clips, each clip its own draw.
     """
 
-    def __init__(self, backbone: Backbone, num_classes: int | None = None, *, clip_len: int = 16, dropout: float = 0.0,
-                 num_clips: int = 3, gap: int = 8, colour_jitter: bool = True):
+    def __init__(
+        self,
+        backbone: Backbone,
+        num_classes: int | None = None,
+        *,
+        clip_len: int = 16,
+        dropout: float = 0.0,
+        num_clips: int = 3,
+        gap: int = 8,
+        colour_jitter: bool = True,
+    ):
         super().__init__(backbone)
         if not num_classes or num_classes < 2:
             raise ValueError(f"supervised needs num_classes >= 2, got {num_classes!r}")

@@ -1,4 +1,5 @@
 """VCOP (Xu et al., CVPR 2019): predict the order of K shuffled clips among the K! permutations."""
+
 from __future__ import annotations
 
 import math

@@ -17,6 +17,7 @@ In a multi-process run the classifier trains in DistributedDataParallel on each 
 (as pretraining does), and the validation and test logits are gathered from every rank's share of the videos, every
 video exactly once, so every rank selects the same epoch. BatchNorm statistics are per rank here.
 """
+
 from __future__ import annotations
 
 import copy
@@ -28,13 +29,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from datasets.samplers import SingleClip
+from datasets.samplers import SingleClip, UniformClips
 from methods.base import Augmentation
-from runtime import distributed as dist
-from runtime import engine
-from runtime import recipes
-from protocols.features import uniform_sampler
 from protocols.linear import topk_correct
+from protocols.registry import EvalInputs, Outcome, Protocol, register
+from runtime import distributed as dist
+from runtime import engine, recipes
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +71,27 @@ def video_logits(model: Classifier, loader, device, precision: str = "auto") -> 
     return got["logits"], got["labels"]
 
 
-def finetune(method, evalset, cfg, device, seed: int, make_dataset) -> dict[str, float]:
-    """``make_dataset(entries, sampler, train, augment=None)`` builds a ClipDataset with the run's transforms."""
-    p = recipes.finetune_settings(cfg)
+def settings(cfg) -> dict:
+    """The fine-tuning settings of a run: the recipe's (runtime.recipes.finetune_settings) plus the evaluation's
+    precision, loader workers and test clips."""
+    return recipes.finetune_settings(cfg) | {
+        "precision": str(cfg.recipe.eval_precision),
+        "workers": int(cfg.eval.num_workers),
+        "test_clips": int(cfg.eval.clips_per_video),
+        "clip_starts": str(cfg.recipe.test_clip_starts),
+    }
+
+
+def _cross_entropy(model, batch: dict) -> torch.Tensor:
+    """The fine-tuning loss of a batch of single clips (runtime.engine.train_step's ``forward``)."""
+    return F.cross_entropy(model(batch["clips"][:, 0]).float(), batch["label"])
+
+
+def finetune(method, evalset, p: dict, device, seed: int, make_dataset) -> dict[str, float]:
+    """``p``: :func:`settings`; ``make_dataset(entries, sampler, train, augment=None)`` builds a ClipDataset with the
+    run's transforms."""
     released = p["select"] == "val_loss"
-    precision = str(cfg.recipe.eval_precision)
+    precision = p["precision"]
     model = Classifier(copy.deepcopy(method.encoder), method.preprocess, evalset.index.num_classes).to(device)
     engine.seed_everything(seed, 10_000)
     if released:  # the release's nn.Linear keeps PyTorch's default initialisation
@@ -84,14 +100,18 @@ def finetune(method, evalset, cfg, device, seed: int, make_dataset) -> dict[str,
         nn.init.normal_(model.head.weight, std=0.01)
         nn.init.zeros_(model.head.bias)
     crop_only = Augmentation(colour=False, mirror=False) if p["augment"] == "crop" else None
+
+    def uniform(clip_len: int, num_clips: int | None = None) -> UniformClips:
+        return UniformClips(int(num_clips or p["test_clips"]), int(clip_len), starts=p["clip_starts"])
+
     train_ds = make_dataset(evalset.train, SingleClip(int(p["clip_len"])), True, crop_only)
     if released:  # one random clip and crop per video, as the release's validation split of its training dataset
         val_ds = make_dataset(evalset.val, SingleClip(int(p["clip_len"])), True, crop_only)
     else:
-        val_ds = make_dataset(evalset.val, uniform_sampler(cfg, int(p["clip_len"]), int(p["val_clips"])), False)
-    test_ds = make_dataset(evalset.test, uniform_sampler(cfg, int(p["clip_len"])), False)
+        val_ds = make_dataset(evalset.val, uniform(int(p["clip_len"]), int(p["val_clips"])), False)
+    test_ds = make_dataset(evalset.test, uniform(int(p["clip_len"])), False)
     opt, sched = recipes.finetune_optimizer(model, p)
-    workers, bs = int(cfg.eval.num_workers), int(p["batch_size"])
+    workers, bs = p["workers"], int(p["batch_size"])
     trained = dist.wrap(model, device)  # DistributedDataParallel with several processes, ``model`` itself otherwise
     best = (-math.inf, -1, None)  # (score, epoch, weights): score = val top-1, or minus the val loss (released)
     n_skipped = 0
@@ -102,8 +122,19 @@ def finetune(method, evalset, cfg, device, seed: int, make_dataset) -> dict[str,
         sched.begin(epoch)
         trained.train()
         loader = train_loader.epoch(epoch)
-        for step, batch in enumerate(tqdm(loader, desc=f"finetune {evalset.label} epoch {epoch + 1}", leave=False,
-                                          disable=None if dist.is_main() else True)):
+
+        def check_loss(loss: torch.Tensor, epoch: int = epoch) -> None:
+            if not dist.all_finite(loss):
+                raise RuntimeError(f"non-finite fine-tuning loss at epoch {epoch + 1}; lower protocol.finetune.lr")
+
+        for step, batch in enumerate(
+            tqdm(
+                loader,
+                desc=f"finetune {evalset.label} epoch {epoch + 1}",
+                leave=False,
+                disable=None if dist.is_main() else True,
+            )
+        ):
             n_skipped += batch["n_skipped"]
             b = 0 if batch["clips"] is None else batch["clips"].shape[0]
             n_step, weight = dist.step_weight(b)
@@ -111,14 +142,9 @@ def finetune(method, evalset, cfg, device, seed: int, make_dataset) -> dict[str,
                 continue
             if b == 0:  # other ranks have samples in this step: take part with weight 0
                 batch = engine.stand_in(train_ds, loader.global_batches[step])
-            batch = engine.to_device(batch, device, train_ds.finish)
-            with engine.autocast(device), dist.stand_in_step(b == 0):
-                loss = F.cross_entropy(trained(batch["clips"][:, 0]).float(), batch["label"])
-            if not dist.all_finite(loss):
-                raise RuntimeError(f"non-finite fine-tuning loss at epoch {epoch + 1}; lower protocol.finetune.lr")
-            opt.zero_grad(set_to_none=True)
-            (loss if weight == 1.0 else loss * weight).backward()
-            opt.step()
+            engine.train_step(
+                trained, batch, opt, device, weight, b == 0, check_loss, train_ds.finish, forward=_cross_entropy
+            )
         dist.sync_buffers(model)  # every rank validates (and keeps) rank 0's BatchNorm statistics
         acc, val_loss = 0.0, math.nan
         if len(val_ds):
@@ -136,6 +162,25 @@ def finetune(method, evalset, cfg, device, seed: int, make_dataset) -> dict[str,
     logits, labels = video_logits(model, engine.make_eval_loader(test_ds, bs, workers, device), device, precision)
     if len(labels) != len(evalset.test):
         raise RuntimeError(f"fine-tune test scored {len(labels)} videos, the split has {len(evalset.test)}")
-    return {"top1": topk_correct(logits, labels, 1), "top5": topk_correct(logits, labels, 5),
-            "val_top1": best_val[0], "val_loss": best_val[1], "selected_epoch": float(best[1]),
-            "train_skipped": dist.all_reduce_sum([float(n_skipped)])[0]}
+    return {
+        "top1": topk_correct(logits, labels, 1),
+        "top5": topk_correct(logits, labels, 5),
+        "val_top1": best_val[0],
+        "val_loss": best_val[1],
+        "selected_epoch": float(best[1]),
+        "train_skipped": dist.all_reduce_sum([float(n_skipped)])[0],
+    }
+
+
+@register("finetune")
+class FineTune(Protocol):
+    uses_features = False
+    all_ranks = True  # DistributedDataParallel over every rank's share of each batch
+
+    @classmethod
+    def settings(cls, cfg) -> dict:
+        return settings(cfg)
+
+    def run(self, x: EvalInputs) -> Outcome:
+        metrics = finetune(x.method, x.evalset, x.settings, x.device, x.seed, x.make_dataset)
+        return Outcome(metrics, len(x.evalset.test))

@@ -5,10 +5,13 @@ example), features standardised with the train statistics. The weight decay and 
 validation split's video-level accuracy; the test split is then evaluated once, at clip level and at video level
 (softmax averaged over the video's clips). Top-1 and top-5.
 """
+
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from protocols.registry import EvalInputs, Outcome, Protocol, register
 
 
 def topk_correct(logits: torch.Tensor, labels: torch.Tensor, k: int) -> float:
@@ -21,8 +24,9 @@ def video_probs(clf: torch.nn.Linear, feats: torch.Tensor) -> torch.Tensor:
     return F.softmax(clf(feats), dim=-1).mean(1)
 
 
-def linear_probe(train: tuple, val: tuple, test: tuple, num_classes: int, cfg, seed: int,
-                 device: torch.device | str = "cpu") -> dict[str, float]:
+def linear_probe(
+    train: tuple, val: tuple, test: tuple, num_classes: int, cfg, seed: int, device: torch.device | str = "cpu"
+) -> dict[str, float]:
     """``train``/``val``/``test`` are (features [N, n_clips, D], labels [N]). Returns the test metrics."""
     # The test split is not touched (not even moved or standardised) until the selection is over.
     (xtr, ytr), (xva, yva) = ((x.to(device), y.to(device)) for x, y in (train, val))
@@ -42,7 +46,7 @@ def linear_probe(train: tuple, val: tuple, test: tuple, num_classes: int, cfg, s
         for epoch in range(int(cfg.epochs)):
             order = torch.randperm(len(clip_x), generator=g).to(device)
             for i in range(0, len(order), int(cfg.batch_size)):  # every example, no drop_last
-                idx = order[i:i + int(cfg.batch_size)]
+                idx = order[i : i + int(cfg.batch_size)]
                 loss = F.cross_entropy(clf(clip_x[idx]), clip_y[idx])
                 opt.zero_grad()
                 loss.backward()
@@ -62,7 +66,25 @@ def linear_probe(train: tuple, val: tuple, test: tuple, num_classes: int, cfg, s
         vid = video_probs(clf, xte)
     yclip = yte.repeat_interleave(xte.shape[1])
     return {
-        "top1": topk_correct(vid, yte, 1), "top5": topk_correct(vid, yte, 5),
-        "clip_top1": topk_correct(clip_logits, yclip, 1), "clip_top5": topk_correct(clip_logits, yclip, 5),
-        "val_top1": best[0], "selected_weight_decay": best[1][0], "selected_epoch": float(best[1][1]),
+        "top1": topk_correct(vid, yte, 1),
+        "top5": topk_correct(vid, yte, 5),
+        "clip_top1": topk_correct(clip_logits, yclip, 1),
+        "clip_top5": topk_correct(clip_logits, yclip, 5),
+        "val_top1": best[0],
+        "selected_weight_decay": best[1][0],
+        "selected_epoch": float(best[1][1]),
     }
+
+
+@register("linear")
+class LinearProbe(Protocol):
+    def run(self, x: EvalInputs) -> Outcome:
+        f = x.features
+        metrics = linear_probe(
+            *((f[p]["pooled"], f[p]["labels"]) for p in ("train", "val", "test")),
+            num_classes=x.evalset.index.num_classes,
+            cfg=x.settings,
+            seed=x.seed,
+            device=x.device,
+        )
+        return Outcome(metrics, len(f["test"]["labels"]))

@@ -14,6 +14,7 @@
   BatchNorm use the statistics of the global batch. Losses and accuracies are logged over all ranks.
   Rank 0 alone writes the log and the checkpoints; a resume loads rank 0's choice of checkpoint on every rank.
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,7 +22,6 @@ import csv
 import io
 import logging
 import math
-import os
 import time
 from pathlib import Path
 
@@ -29,9 +29,9 @@ import torch
 from tqdm import tqdm
 
 from methods.base import PretextMethod
+from results.atomic import atomic_write
 from runtime import distributed as dist
-from runtime import engine
-from runtime import recipes
+from runtime import engine, recipes
 from runtime.checkpoint import latest_good_checkpoint, load_checkpoint, load_state_strict, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -58,9 +58,8 @@ def _write_log(path: Path, rows: list[dict]) -> None:
     w = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
     w.writeheader()
     w.writerows(rows)
-    tmp = path.with_suffix(".csv.tmp")
-    tmp.write_text(buf.getvalue())
-    os.replace(tmp, path)
+    blob = buf.getvalue().encode()
+    atomic_write(path, lambda f: f.write(blob))
 
 
 def _read_log(path: Path, upto_epoch: int) -> list[dict]:
@@ -104,8 +103,11 @@ class LossWatch:
         first = int(self.first_bad)
         if dist.all_reduce_sum([1.0 if first else 0.0])[0] == 0:
             return
-        where = (f"({float(self.bad_value)}) at epoch {self.epoch + 1}, step {first}" if first
-                 else f"on another rank at epoch {self.epoch + 1}")
+        where = (
+            f"({float(self.bad_value)}) at epoch {self.epoch + 1}, step {first}"
+            if first
+            else f"on another rank at epoch {self.epoch + 1}"
+        )
         raise NonFiniteLossError(
             f"non-finite pretraining loss {where} of {self.meta['method']}; the last good checkpoint in "
             f"{self.ckpt_dir} is kept. Lower method.optim.lr or check the input data."
@@ -144,12 +146,12 @@ def evaluate_pretext(method: PretextMethod, loader, device) -> tuple[float, floa
 
 def pretraining_curve(work_dir: Path) -> list[dict]:
     """The rows of ``work_dir/pretrain_log.csv`` without its wall-clock column: the same bytes on every rerun."""
-    return [{k: v for k, v in r.items() if k != "clips_per_s"} for r in _read_log(work_dir / "pretrain_log.csv",
-                                                                                    2**31)]
+    return [{k: v for k, v in r.items() if k != "clips_per_s"} for r in _read_log(work_dir / "pretrain_log.csv", 2**31)]
 
 
-def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_dir: Path, device,
-             train: bool = True) -> Path:
+def pretrain(
+    method: PretextMethod, train_set, val_set, cfg, meta: dict, work_dir: Path, device, train: bool = True
+) -> Path:
     """Train ``method`` and return the final checkpoint path (``work_dir/final.pt``). With ``pretrain.sync_bn`` in
     a multi-process run a copy with SyncBatchNorm layers is trained: load the returned checkpoint. ``train=False``
     (or a method with nothing to pretrain) saves the seeded initialisation as the checkpoint: the untrained
@@ -160,7 +162,7 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
         log.info("pretraining already finished: %s", final)
         return final
     engine.place_model(method, device)
-    p, opt_cfg = cfg.pretrain, cfg.method.optim
+    p = cfg.pretrain
     epochs, seed = int(p.epochs), int(cfg.seed)
 
     if not (method.pretrains and train):  # `random`, or the untrained control: the seeded initialisation
@@ -195,8 +197,13 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
         model.train()
         loader = train_loader.epoch(epoch)
         total = len(loader) if p.max_steps_per_epoch is None else min(len(loader), int(p.max_steps_per_epoch))
-        bar = tqdm(total=total, desc=f"pretrain {meta['method']} epoch {epoch + 1}/{epochs}", leave=False,
-                   dynamic_ncols=True, disable=None if dist.is_main() else True)
+        bar = tqdm(
+            total=total,
+            desc=f"pretrain {meta['method']} epoch {epoch + 1}/{epochs}",
+            leave=False,
+            dynamic_ncols=True,
+            disable=None if dist.is_main() else True,
+        )
         sums = {"loss": 0.0, "acc": 0.0, "n": 0, "skipped": 0, "short": 0, "clips": 0}
         watch = LossWatch(device, 1 if device.type == "cpu" else CUDA_READ_EVERY, epoch, meta, ckpt_dir)
         t0 = time.perf_counter()
@@ -213,8 +220,16 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
                 batch = engine.stand_in(train_set, loader.global_batches[step])
             else:
                 sums["short"] += batch["n_short"]
-            out = engine.train_step(model, batch, optimizer, device, weight, b == 0,
-                                    lambda loss: watch.on_loss(loss, step), train_set.finish)
+            out = engine.train_step(
+                model,
+                batch,
+                optimizer,
+                device,
+                weight,
+                b == 0,
+                lambda loss: watch.on_loss(loss, step),
+                train_set.finish,
+            )
             watch.add(out.loss, out.accuracy, b)
             sums["n"] += b
             sums["clips"] += b * batch["clips"].shape[1]
@@ -222,8 +237,7 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
                 rate = sums["clips"] / max(time.perf_counter() - t0, 1e-9)
                 n_seen = max(sums["n"], 1)  # 0 on a rank whose first shares were stand-ins
                 loss_sum, acc_sum = watch.sums.tolist()
-                bar.set_postfix(loss=f"{loss_sum / n_seen:.3f}", acc=f"{acc_sum / n_seen:.3f}",
-                                clips_s=f"{rate:.1f}")
+                bar.set_postfix(loss=f"{loss_sum / n_seen:.3f}", acc=f"{acc_sum / n_seen:.3f}", clips_s=f"{rate:.1f}")
             bar.update(1)
         bar.close()
         watch.check()
@@ -235,25 +249,40 @@ def pretrain(method: PretextMethod, train_set, val_set, cfg, meta: dict, work_di
         # the validation pass draws its own shuffles and graph views
         engine.seed_everything(*dist.seed_parts(seed, epoch, 1))
         dist.sync_buffers(method)  # the checkpoint below holds rank 0's; validate with those on every rank
-        val_loss, val_acc, val_logs = (evaluate_pretext(method, val_loader.epoch(0), device) if len(val_set)
-                                       else (math.nan, math.nan, {}))
+        val_loss, val_acc, val_logs = (
+            evaluate_pretext(method, val_loader.epoch(0), device) if len(val_set) else (math.nan, math.nan, {})
+        )
         schedule.end(epoch, {"val_loss": val_loss, **val_logs})
         row = {
-            "epoch": epoch, "lr": lr, "train_loss": sums["loss"] / sums["n"],
-            "train_acc": sums["acc"] / sums["n"], "val_loss": val_loss, "val_acc": val_acc,
-            "n_skipped": int(sums["skipped"]), "n_short": int(sums["short"]),
+            "epoch": epoch,
+            "lr": lr,
+            "train_loss": sums["loss"] / sums["n"],
+            "train_acc": sums["acc"] / sums["n"],
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "n_skipped": int(sums["skipped"]),
+            "n_short": int(sums["short"]),
             "clips_per_s": sums["clips"] / max(elapsed, 1e-9),
         }
         rows.append(row)
         if dist.is_main():
             _write_log(log_path, rows)  # before the checkpoint: a resume re-reads only the rows up to its epoch
-            save_checkpoint(ckpt_dir / f"epoch_{epoch:04d}.pt",
-                            checkpoint_payload(method, meta, epoch, optimizer, schedule))
+            save_checkpoint(
+                ckpt_dir / f"epoch_{epoch:04d}.pt", checkpoint_payload(method, meta, epoch, optimizer, schedule)
+            )
             for old in sorted(ckpt_dir.glob("epoch_*.pt"))[:-2]:  # keep the newest two
                 old.unlink(missing_ok=True)
                 Path(f"{old}.sha256").unlink(missing_ok=True)
-        log.info("epoch %d/%d: train loss %.4f acc %.3f | val loss %.4f acc %.3f | %.1f clips/s",
-                 epoch + 1, epochs, row["train_loss"], row["train_acc"], val_loss, val_acc, row["clips_per_s"])
+        log.info(
+            "epoch %d/%d: train loss %.4f acc %.3f | val loss %.4f acc %.3f | %.1f clips/s",
+            epoch + 1,
+            epochs,
+            row["train_loss"],
+            row["train_acc"],
+            val_loss,
+            val_acc,
+            row["clips_per_s"],
+        )
     train_loader.close()
     val_loader.close()
     if dist.is_main():

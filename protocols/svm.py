@@ -23,6 +23,7 @@ dual solvers; it is passed anyway). Top-5 ranks the classes by decision value.
 A fit that stops at ``max_iter`` is not silent: it is logged as a warning and the metrics say so (``converged`` 0.0,
 ``n_iter`` = ``max_iter``). scikit-learn is imported on first use only (the GPU machine does not have it).
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,6 +31,8 @@ import warnings
 
 import numpy as np
 import torch
+
+from protocols.registry import EvalInputs, Outcome, Protocol, register
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +69,10 @@ def svm_probe(train_x, train_y, test_x, test_y, num_classes: int, cfg, seed: int
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.svm import LinearSVC
     except ImportError as e:
-        raise ImportError("protocol svm needs scikit-learn: pip install scikit-learn, or drop svm from protocols "
-                          f"(e.g. protocols=[linear,retrieval]) ({e})") from e
+        raise ImportError(
+            "protocol svm needs scikit-learn: pip install scikit-learn, or drop svm from protocols "
+            f"(e.g. protocols=[linear,retrieval]) ({e})"
+        ) from e
     xtr, xte, ytr, yte = per_video(train_x), per_video(test_x), _labels(train_y), _labels(test_y)
     if len(xtr) != len(ytr) or len(xte) != len(yte):
         raise ValueError("one label per video is required")
@@ -81,23 +86,58 @@ def svm_probe(train_x, train_y, test_x, test_y, num_classes: int, cfg, seed: int
     if len(np.unique(ytr)) < 2:
         raise ValueError(f"the SVM needs at least 2 classes in its training set, got {np.unique(ytr).tolist()}")
     max_iter = int(cfg.max_iter)
-    clf = LinearSVC(penalty="l2", loss="squared_hinge", dual=False, C=float(cfg.C), fit_intercept=bool(cfg.bias),
-                    intercept_scaling=1.0, tol=float(cfg.tol), max_iter=max_iter, random_state=int(seed))
+    clf = LinearSVC(
+        penalty="l2",
+        loss="squared_hinge",
+        dual=False,
+        C=float(cfg.C),
+        fit_intercept=bool(cfg.bias),
+        intercept_scaling=1.0,
+        tol=float(cfg.tol),
+        max_iter=max_iter,
+        random_state=int(seed),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported below, once, with the numbers
         clf.fit(xtr, ytr)
     n_iter = int(clf.n_iter_)
     converged = n_iter < max_iter
     if not converged:
-        log.warning("svm: liblinear stopped at max_iter=%d before reaching tol=%g (C=%g, %d videos, %d features); "
-                    "the record says converged=0", max_iter, float(cfg.tol), float(cfg.C), *xtr.shape)
+        log.warning(
+            "svm: liblinear stopped at max_iter=%d before reaching tol=%g (C=%g, %d videos, %d features); "
+            "the record says converged=0",
+            max_iter,
+            float(cfg.tol),
+            float(cfg.C),
+            *xtr.shape,
+        )
 
     def scores(x: np.ndarray) -> np.ndarray:
         s = clf.decision_function(x)
         return np.stack([-s, s], 1) if s.ndim == 1 else s  # two classes: one weight vector, for classes_[1]
 
     return {
-        "top1": topk_hits(scores(xte), clf.classes_, yte, 1), "top5": topk_hits(scores(xte), clf.classes_, yte, 5),
+        "top1": topk_hits(scores(xte), clf.classes_, yte, 1),
+        "top5": topk_hits(scores(xte), clf.classes_, yte, 5),
         "train_top1": topk_hits(scores(xtr), clf.classes_, ytr, 1),
-        "converged": float(converged), "n_iter": float(n_iter),
+        "converged": float(converged),
+        "n_iter": float(n_iter),
     }
+
+
+@register("svm")
+class LinearSVM(Protocol):
+    """Opt-in (``protocols=[linear,svm]``): trained on the official train list (our train + val parts)."""
+
+    def run(self, x: EvalInputs) -> Outcome:
+        f = x.features
+        metrics = svm_probe(
+            torch.cat([f["train"]["pooled"], f["val"]["pooled"]]),
+            torch.cat([f["train"]["labels"], f["val"]["labels"]]),
+            f["test"]["pooled"],
+            f["test"]["labels"],
+            num_classes=x.evalset.index.num_classes,
+            cfg=x.settings,
+            seed=x.seed,
+        )
+        return Outcome(metrics, len(f["test"]["labels"]))

@@ -12,6 +12,7 @@ A partial sweep is aggregated as it is: its missing records are listed, never si
 is no matrix, so nothing can be missing). Records that contradict each other (one dataset with two fingerprints, or
 two records of one cell and variant) are refused with a message naming the files.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,11 +31,43 @@ log = logging.getLogger(__name__)
 OUT = Path("results")
 RECORDS = Path("results/records")
 MATRIX_FILE = "matrix.json"
-COLUMNS = ["method", "weights", "variant", "variant_hash", "backbone", "pretrain_data", "eval_transform", "dataset",
-           "split", "protocol", "seed", "metric", "value", "n_videos", "n_skipped", "git_sha", "git_dirty", "git_time",
-           "code_hash", "config_hash", "dataset_fingerprint", "checkpoint_sha256", "record_file"]
-CURVE_COLUMNS = ["method", "backbone", "seed", "variant_hash", "chance", "epoch", "train_loss", "train_acc",
-                 "val_loss", "val_acc"]
+COLUMNS = [
+    "method",
+    "weights",
+    "variant",
+    "variant_hash",
+    "backbone",
+    "pretrain_data",
+    "eval_transform",
+    "dataset",
+    "split",
+    "protocol",
+    "seed",
+    "metric",
+    "value",
+    "n_videos",
+    "n_skipped",
+    "git_sha",
+    "git_dirty",
+    "git_time",
+    "code_hash",
+    "config_hash",
+    "dataset_fingerprint",
+    "checkpoint_sha256",
+    "record_file",
+]
+CURVE_COLUMNS = [
+    "method",
+    "backbone",
+    "seed",
+    "variant_hash",
+    "chance",
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+]
 
 
 def frame(records: list[tuple[Path, dict]]) -> pd.DataFrame:
@@ -44,14 +77,18 @@ def frame(records: list[tuple[Path, dict]]) -> pd.DataFrame:
     for path, r in records:
         extra = r.get("extra") or {}
         base = {k: r[k] for k in COLUMNS if k in r}
-        base |= {"variant": labels[r["variant_hash"]], "pretrain_data": extra.get("pretrain_data", ""),
-                 "eval_transform": json.dumps(extra.get("eval_transform") or {}, sort_keys=True),
-                 "record_file": path.name}
+        base |= {
+            "variant": labels[r["variant_hash"]],
+            "pretrain_data": extra.get("pretrain_data", ""),
+            "eval_transform": json.dumps(extra.get("eval_transform") or {}, sort_keys=True),
+            "record_file": path.name,
+        }
         for metric, value in sorted(r["metrics"].items()):
             rows.append(base | {"metric": metric, "value": float(value)})
     df = pd.DataFrame(rows, columns=COLUMNS)
-    df = df.sort_values(["method", "weights", "variant", "backbone", "dataset", "protocol", "seed", "metric"],
-                        kind="stable").reset_index(drop=True)
+    df = df.sort_values(
+        ["method", "weights", "variant", "backbone", "dataset", "protocol", "seed", "metric"], kind="stable"
+    ).reset_index(drop=True)
     check_consistency(df)
     return df
 
@@ -60,8 +97,10 @@ def collect(records_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     """The records that ``matrix.json`` (written by the pipeline's sweep) lists, and the names of those missing."""
     matrix_file = records_dir / MATRIX_FILE
     if not matrix_file.exists():
-        raise FileNotFoundError(f"{matrix_file} not found: it is written by `python -m pipeline sweep` "
-                                "(dvc repro); for a folder of protocols/run.py records use --flat")
+        raise FileNotFoundError(
+            f"{matrix_file} not found: it is written by `python -m pipeline sweep` "
+            "(dvc repro); for a folder of protocols/run.py records use --flat"
+        )
     matrix = json.loads(matrix_file.read_text())
     records, missing = [], []
     for cell in matrix["cells"]:
@@ -88,26 +127,36 @@ def check_consistency(df: pd.DataFrame) -> None:
         prints = g.groupby("dataset_fingerprint")["record_file"].unique()
         if len(prints) > 1:
             detail = "; ".join(f"{fp}: {', '.join(sorted(files)[:3])}" for fp, files in prints.items())
-            raise RecordError(f"dataset {dataset} split {split} has {len(prints)} different fingerprints across "
-                              f"records ({detail}); the data changed between runs: rerun the stale cells "
-                              "so that every record describes the same data")
+            raise RecordError(
+                f"dataset {dataset} split {split} has {len(prints)} different fingerprints across "
+                f"records ({detail}); the data changed between runs: rerun the stale cells "
+                "so that every record describes the same data"
+            )
     keys = [k for k in IDENTITY if k != "pretrain_data"] + ["seed", "metric"]
     dup = df[df.duplicated(keys, keep=False)]
     if len(dup):
         files = sorted(dup.record_file.unique())
-        raise RecordError(f"{len(files)} records describe the same cell and variant ({', '.join(files[:4])}); keep "
-                          "one of them (move the others away) and aggregate again")
+        raise RecordError(
+            f"{len(files)} records describe the same cell and variant ({', '.join(files[:4])}); keep "
+            "one of them (move the others away) and aggregate again"
+        )
 
 
 def pretrain_curves(records_dir: Path, wanted: set[str] | None) -> pd.DataFrame:
     """The pretraining curves under ``records_dir/pretraining`` (only the files named in ``wanted``, if given)."""
-    frames = [pd.read_csv(f) for f in sorted((records_dir / "pretraining").glob("*.csv"))
-              if wanted is None or f.name in wanted]
+    frames = [
+        pd.read_csv(f)
+        for f in sorted((records_dir / "pretraining").glob("*.csv"))
+        if wanted is None or f.name in wanted
+    ]
     if not frames:
         return pd.DataFrame(columns=CURVE_COLUMNS)
     df = pd.concat(frames, ignore_index=True)
-    return df[CURVE_COLUMNS].sort_values(["method", "backbone", "seed", "variant_hash", "epoch"],
-                                         kind="stable").reset_index(drop=True)
+    return (
+        df[CURVE_COLUMNS]
+        .sort_values(["method", "backbone", "seed", "variant_hash", "epoch"], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def metrics_summary(df: pd.DataFrame) -> dict:
@@ -116,12 +165,21 @@ def metrics_summary(df: pd.DataFrame) -> dict:
     out: dict = {}
     top1 = df[df.metric == "top1"]
     for (protocol, dataset, method, weights, variant, backbone), g in top1.groupby(
-            ["protocol", "dataset", "method", "weights", "variant", "backbone"]):
-        name = "-".join([method, *(["untrained"] if weights == "untrained" and method != "random" else []),
-                         *(["checkpoint"] if weights == "checkpoint" else []), backbone])
+        ["protocol", "dataset", "method", "weights", "variant", "backbone"]
+    ):
+        name = "-".join(
+            [
+                method,
+                *(["untrained"] if weights == "untrained" and method != "random" else []),
+                *(["checkpoint"] if weights == "checkpoint" else []),
+                backbone,
+            ]
+        )
         name += f" [{variant}]" if variant else ""
         out.setdefault(protocol, {}).setdefault(dataset, {})[name] = {
-            "top1": round(float(g.groupby("seed").value.mean().mean()), 4), "seeds": int(g.seed.nunique())}
+            "top1": round(float(g.groupby("seed").value.mean().mean()), 4),
+            "seeds": int(g.seed.nunique()),
+        }
     return out
 
 
@@ -159,16 +217,19 @@ def main(argv=None) -> None:
     texts = {
         out / "results.csv": _csv(df),
         out / "pretrain_curves.csv": _csv(curves),
-        out / "metrics.json": json.dumps(metrics_summary(df) | {"records": {"expected": expected,
-                                                                            "missing": len(missing)}},
-                                         indent=2, sort_keys=True) + "\n",
+        out / "metrics.json": json.dumps(
+            metrics_summary(df) | {"records": {"expected": expected, "missing": len(missing)}}, indent=2, sort_keys=True
+        )
+        + "\n",
         out / "missing_cells.txt": "".join(f"{name}\n" for name in missing),
     }
     for path, text in texts.items():
         _write_text(path, text)
-    print(f"{len(df.record_file.unique())} records aggregated into {out / 'results.csv'} ({len(df)} rows)"
-          + ("" if a.flat else f", {len(missing)} of the {expected} expected missing")
-          + f"; {len(curves)} pretraining log rows")
+    print(
+        f"{len(df.record_file.unique())} records aggregated into {out / 'results.csv'} ({len(df)} rows)"
+        + ("" if a.flat else f", {len(missing)} of the {expected} expected missing")
+        + f"; {len(curves)} pretraining log rows"
+    )
     if missing:
         print(f"MISSING {len(missing)} record(s), listed in {out / 'missing_cells.txt'}:")
         for name in missing[:20]:

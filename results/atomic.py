@@ -3,6 +3,7 @@
 The content goes to a temp file in the destination folder, is fsynced, renamed over the final name and the folder is
 fsynced: readers see the old file or the new one, never a mix, and a failure leaves no temp or partial file.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,12 +3,19 @@
     python -m results.plots [--results results/results.csv] [--curves results/pretrain_curves.csv] [--out results/plots]
 
 - top1_<protocol>: top-1 of every row (a method, its untrained control, a variant, ``random``, ``supervised``), one
-  panel per dataset, one bar per row, with 95% t-interval error bars over seeds
-- retrieval_topk: top-k accuracy against k per row, one panel per dataset, with 95% t-interval bands
-- pretraining: training loss and validation pretext accuracy against epoch per method (mean over seeds, 95% band),
-  with each method's chance accuracy as a dotted line in its colour
-- rank_flip: each row's rank by mean top-1 under each protocol, one panel per dataset (and backbone), with a 95%
-  bootstrap interval of the rank over seeds as error bars
+  panel per dataset, one bar per row (``sns.barplot``), with 95% t-interval error bars over seeds
+- retrieval_topk: top-k accuracy against k per row (``sns.lineplot``), one panel per dataset, with 95% t-interval
+  bands
+- pretraining: training loss and validation pretext accuracy against epoch per method (``sns.lineplot``, mean over
+  seeds, 95% band), with each method's chance accuracy as a dotted line in its colour
+- rank_flip: each row's rank by mean top-1 under each protocol (``sns.pointplot``, rows dodged apart), one panel per
+  dataset (and backbone), with a 95% bootstrap interval of the rank over seeds as error bars
+
+Seaborn draws the bars, lines and points from long-format frames of statistics computed here (one line per drawn
+point: ``top1_stats``, ``topk_stats``, ``curve_stats``, ``rank_bootstrap``), with its own estimation switched off
+(``errorbar=None``); the error bars and bands are drawn from the same frames with matplotlib, so every interval shown
+is the one described below, not seaborn's bootstrap. Hatches, reference (chance) lines and the rank intervals' error
+bars are matplotlib, which seaborn has no parameter for.
 
 Colours: a method has one colour in every figure: the fixed ``METHOD_COLOURS`` (seaborn "colorblind") for the known
 methods, and for any other name a colour picked by a stable hash (sha256) of the name from a 24-colour "husl" palette.
@@ -25,6 +32,7 @@ panel, fixed RNG seed, so the figure is deterministic).
 Every file is always written (a figure without data says so), each atomically, so `dvc plots show` and readers never
 see a half-written image; the bytes are the same on a rerun with the same data.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,24 +45,41 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.ticker  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-from results.atomic import atomic_write  # noqa: E402
-from results.stats import mean_ci  # noqa: E402
-from results.tables import (KS, PROTOCOL_NAMES, PROTOCOLS, ROW, dataset_order, method_order, read_results,  # noqa: E402
-                            row_label, seeds_of, table_rows)
+from results.atomic import atomic_write
+from results.stats import mean_ci
+from results.tables import (
+    KS,
+    PROTOCOL_NAMES,
+    PROTOCOLS,
+    ROW,
+    dataset_order,
+    method_order,
+    read_results,
+    row_label,
+    seeds_of,
+    table_rows,
+)
 
 PLOTS = tuple(f"top1_{p}" for p in PROTOCOLS) + ("retrieval_topk", "pretraining", "rank_flip")
 CLIP_NOTE = "95% t-interval over seeds, clipped to [0, 100] %"
 N_BOOT = 2000
 BOOT_SEED = 0
 _CB = sns.color_palette("colorblind", 10)
-METHOD_COLOURS = {"tcgl": _CB[0], "vcop": _CB[1], "sorder": _CB[2], "opn": _CB[3], "speednet": _CB[4],
-                  "supervised": _CB[5], "random": _CB[7]}
+METHOD_COLOURS = {
+    "tcgl": _CB[0],
+    "vcop": _CB[1],
+    "sorder": _CB[2],
+    "opn": _CB[3],
+    "speednet": _CB[4],
+    "supervised": _CB[5],
+    "random": _CB[7],
+}
 OTHER_COLOURS = sns.color_palette("husl", 24)
 WEIGHT_HATCHES = {"pretrained": "", "untrained": "//", "checkpoint": ".."}
 WEIGHT_LINESTYLES = {"pretrained": "-", "untrained": "--", "checkpoint": "-."}
@@ -63,6 +88,7 @@ VARIANT_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 # ---- colours and styles --------------------------------------------------------------------------------------------
+
 
 def method_colour(method: str) -> tuple:
     """The method's colour in every figure: fixed for the known methods, a stable hash of the name otherwise."""
@@ -85,8 +111,12 @@ def row_style(method: str, weights: str, variant_index: int = 0) -> Style:
     suffix and marker of the variant (0 = no variant)."""
     control = weights == "untrained" and method != "random"
     kind = weights if (control or weights == "checkpoint") else "pretrained"
-    return Style(method_colour(method), WEIGHT_HATCHES[kind] + VARIANT_HATCHES[variant_index % len(VARIANT_HATCHES)],
-                 WEIGHT_LINESTYLES[kind], VARIANT_MARKERS[variant_index % len(VARIANT_MARKERS)])
+    return Style(
+        method_colour(method),
+        WEIGHT_HATCHES[kind] + VARIANT_HATCHES[variant_index % len(VARIANT_HATCHES)],
+        WEIGHT_LINESTYLES[kind],
+        VARIANT_MARKERS[variant_index % len(VARIANT_MARKERS)],
+    )
 
 
 def variant_indices(df: pd.DataFrame) -> dict[tuple[str, str], int]:
@@ -112,6 +142,7 @@ def _row_labels(rows: list[tuple]) -> dict[tuple, str]:
 
 
 # ---- numbers and text ----------------------------------------------------------------------------------------------
+
 
 def clipped_interval(values, scale: float = 100.0) -> tuple[float, float, float]:
     """Mean and 95% t-interval of fractions, clipped to [0, 1], times ``scale`` (percent): (mean, lo, hi).
@@ -145,8 +176,9 @@ def _percent_axis(ax) -> None:
 
 
 def _panels(keys: list, width: float = 5.5, sharey: bool = False):
-    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(width * max(len(keys), 1), 4.8), squeeze=False,
-                             sharey=sharey)
+    fig, axes = plt.subplots(
+        1, max(len(keys), 1), figsize=(width * max(len(keys), 1), 4.8), squeeze=False, sharey=sharey
+    )
     return fig, list(axes[0])
 
 
@@ -154,23 +186,134 @@ def _legend(ax, handles: dict, title: str = "row", **kw) -> None:
     ax.legend(list(handles.values()), list(handles), title=title, fontsize=8, title_fontsize=9, **kw)
 
 
-# ---- top-1 bars ----------------------------------------------------------------------------------------------------
+# ---- long-format statistics ---------------------------------------------------------------------------------------
+# Every interval drawn comes from these frames: the mean over seeds and the clipped 95% t-interval of results.stats
+# (the numbers of the tables), one line per drawn point. Seaborn draws the points, bars and lines from them with its
+# own aggregation switched off (``errorbar=None``; one row per point, so its estimator sees a single value), because
+# its intervals would be its own bootstrap or normal intervals, neither clipped to [0, 100] % nor the tables' t.
+# The intervals are then added with matplotlib (``ax.errorbar`` / ``ax.fill_between``) from ``lo`` and ``hi``.
 
-def _bar_panel(ax, d: pd.DataFrame, rows: list, labels: dict, variants: dict, handles: dict) -> list[int]:
-    """One bar per row on one dataset; returns the seed count of each drawn bar."""
-    counts = []
-    for i, row in enumerate(rows):
-        s = seeds_of(d, row)
+STAT_COLUMNS = ["mean", "lo", "hi", "seeds"]
+
+
+def top1_stats(d: pd.DataFrame, rows: list, labels: dict) -> pd.DataFrame:
+    """One line per (dataset, row) with seeds in ``d``: ``dataset``, ``row`` (its label), mean, lo, hi (percent,
+    clipped) and seeds."""
+    out = []
+    for ds in dataset_order(d.dataset):
+        dd = d[d.dataset == ds]
+        for row in rows:
+            s = seeds_of(dd, row)
+            if not s.empty:
+                out.append((ds, labels[row], *clipped_interval(s), len(s)))
+    return pd.DataFrame(out, columns=["dataset", "row"] + STAT_COLUMNS)
+
+
+def topk_stats(dd: pd.DataFrame, rows: list, labels: dict) -> pd.DataFrame:
+    """One line per (row, k) of one dataset's retrieval results: ``row``, ``k``, mean, lo, hi, seeds."""
+    out = [
+        (labels[row], k, *clipped_interval(s), len(s))
+        for row in rows
+        for k in KS
+        if not (s := seeds_of(dd, row, metric=f"top{k}")).empty
+    ]
+    return pd.DataFrame(out, columns=["row", "k"] + STAT_COLUMNS)
+
+
+def curve_stats(g: pd.DataFrame, col: str, scale: float, clip: bool) -> pd.DataFrame:
+    """Per epoch of one curve: ``epoch`` (1-based), mean, lo, hi (times ``scale``; the interval clipped to [0, 1]
+    first when ``clip``) and seeds, of ``col`` over seeds."""
+    out = []
+    for epoch, s in g.groupby("epoch")[col]:
+        s = s.dropna()
         if s.empty:
             continue
-        mean, lo, hi = clipped_interval(s)
-        st = _style_of(row, variants)
-        bars = ax.bar(i, mean, 0.8, yerr=[[mean - lo], [hi - mean]], color=st.colour, hatch=st.hatch,
-                      edgecolor="white", label=labels[row], capsize=3, error_kw={"ecolor": "0.2", "lw": 1.2})
-        handles.setdefault(labels[row], bars)
-        counts.append(len(s))
-    ax.set_xticks(range(len(rows)), [labels[r] for r in rows], rotation=35, ha="right", fontsize=8)
-    return counts
+        m, h, _ = mean_ci(s.to_numpy(dtype=float))
+        h = 0.0 if math.isnan(h) else h
+        lo, hi = (max(0.0, m - h), min(1.0, m + h)) if clip else (m - h, m + h)
+        out.append((epoch + 1, scale * m, scale * lo, scale * hi, len(s)))
+    return pd.DataFrame(out, columns=["epoch"] + STAT_COLUMNS)
+
+
+def _dashes(linestyle: str):
+    """seaborn's ``dashes`` for a matplotlib line style: ``""`` (solid) or the rc pattern matplotlib uses for it,
+    so a dashed line is drawn exactly as ``linestyle="--"``."""
+    if linestyle == "-":
+        return ""
+    return tuple(
+        plt.rcParams[
+            {"--": "lines.dashed_pattern", "-.": "lines.dashdot_pattern", ":": "lines.dotted_pattern"}[linestyle]
+        ]
+    )
+
+
+def _line_semantics(styles: dict[str, Style]) -> dict:
+    """``hue``/``style`` keyword arguments of seaborn's line functions for rows labelled as ``styles``' keys."""
+    order = list(styles)
+    return {
+        "hue": "row",
+        "style": "row",
+        "hue_order": order,
+        "style_order": order,
+        "palette": {k: st.colour for k, st in styles.items()},
+        "dashes": {k: _dashes(st.linestyle) for k, st in styles.items()},
+        "markers": {k: st.marker for k, st in styles.items()},
+    }
+
+
+def _bands(ax, stats: pd.DataFrame, x: str, styles: dict[str, Style]) -> None:
+    """The precomputed interval of each row as a band in its colour (seaborn's own bands are its bootstrap)."""
+    for label, st in styles.items():
+        g = stats[stats.row == label]
+        if len(g):
+            ax.fill_between(g[x].to_numpy(), g.lo.to_numpy(), g.hi.to_numpy(), alpha=0.15, color=st.colour, linewidth=0)
+
+
+# ---- top-1 bars ----------------------------------------------------------------------------------------------------
+
+
+def _bar_panel(ax, stats: pd.DataFrame, order: list[str], styles: dict[str, Style], handles: dict) -> list[int]:
+    """One bar per row (``order``, a slot left empty for a row without results here) of one dataset, drawn by
+    ``sns.barplot`` from the precomputed means, with the precomputed intervals as error bars; returns the seed count
+    of each drawn bar."""
+    first = len(ax.containers)
+    sns.barplot(
+        data=stats,
+        x="row",
+        y="mean",
+        hue="row",
+        order=order,
+        hue_order=order,
+        palette={k: st.colour for k, st in styles.items()},
+        saturation=1,
+        errorbar=None,
+        width=0.8,
+        edgecolor="white",
+        legend=False,
+        ax=ax,
+    )  # saturation=1: the method's colour, not a desaturated one
+    # seaborn maps colours, not hatches: hatch each bar by its row, found from the bar's slot on the x axis
+    for container in ax.containers[first:]:
+        for patch in container.patches:
+            label = order[round(patch.get_x() + patch.get_width() / 2)]
+            patch.set_hatch(styles[label].hatch)
+            container.set_label(label)
+            handles.setdefault(label, container)
+    x = [order.index(r) for r in stats.row]
+    ax.errorbar(
+        x,
+        stats["mean"],
+        yerr=[stats["mean"] - stats.lo, stats.hi - stats["mean"]],
+        fmt="none",
+        color="0.2",
+        elinewidth=1.2,
+        capsize=3,
+        label="_nolegend_",
+    )
+    ax.set_xticks(range(len(order)), order, rotation=35, ha="right", fontsize=8)
+    ax.set_xlabel("")
+    ax.set_ylabel("top-1 accuracy (%)")
+    return list(stats.seeds)
 
 
 def bar_top1(df: pd.DataFrame, protocol: str, variants: dict | None = None):
@@ -183,27 +326,26 @@ def bar_top1(df: pd.DataFrame, protocol: str, variants: dict | None = None):
         return fig
     variants = variant_indices(df) if variants is None else variants
     rows = table_rows(d)
-    labels, handles, counts = _row_labels(rows), {}, []
+    labels = _row_labels(rows)
+    styles = {labels[r]: _style_of(r, variants) for r in rows}
+    stats = top1_stats(d, rows, labels)
+    handles, counts = {}, []
     for ax, ds in zip(axes, datasets):
-        counts += _bar_panel(ax, d[d.dataset == ds], rows, labels, variants, handles)
+        counts += _bar_panel(ax, stats[stats.dataset == ds], list(styles), styles, handles)
         ax.set_title(ds)
-        ax.set_ylabel("top-1 accuracy (%)")
         _percent_axis(ax)
-    _legend(axes[0], handles, ncol=min(len(handles), 3), loc="lower left", bbox_to_anchor=(0.0, 1.08))
+    _legend(
+        axes[0],
+        {k: handles[k] for k in styles if k in handles},
+        ncol=min(len(handles), 3),
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.08),
+    )
     _title(fig, what, counts)
     return fig
 
 
 # ---- retrieval top-k -----------------------------------------------------------------------------------------------
-
-def _topk_curve(ax, dd: pd.DataFrame, row: tuple, label: str, st: Style) -> list[int]:
-    pts = [(k, len(s), *clipped_interval(s)) for k in KS if not (s := seeds_of(dd, row, metric=f"top{k}")).empty]
-    if not pts:
-        return []
-    k, n, mean, lo, hi = map(np.array, zip(*pts))
-    ax.plot(k, mean, marker=st.marker, linestyle=st.linestyle, label=label, color=st.colour)
-    ax.fill_between(k, lo, hi, alpha=0.15, color=st.colour, linewidth=0)
-    return list(n)
 
 
 def retrieval_topk(df: pd.DataFrame, variants: dict | None = None):
@@ -219,23 +361,28 @@ def retrieval_topk(df: pd.DataFrame, variants: dict | None = None):
         dd = d[d.dataset == ds]
         rows = table_rows(dd)
         labels = _row_labels(rows)
-        for row in rows:
-            counts += _topk_curve(ax, dd, row, labels[row], _style_of(row, variants))
+        stats = topk_stats(dd, rows, labels)
+        styles = {labels[r]: _style_of(r, variants) for r in rows if labels[r] in set(stats.row)}
+        counts += list(stats.seeds)
+        # one row per (row, k): estimator=None draws the precomputed means as they are
+        sns.lineplot(data=stats, x="k", y="mean", estimator=None, errorbar=None, ax=ax, **_line_semantics(styles))
+        _bands(ax, stats, "k", styles)
         ax.set_xscale("log")
         ax.set_xticks(list(KS), [str(k) for k in KS])
         ax.set_xlabel("k (nearest training videos)")
         ax.set_ylabel("top-k accuracy (%)")
         ax.set_title(f"Retrieval on {ds}")
         _percent_axis(ax)
-        ax.legend(title="row", fontsize=8, title_fontsize=9)
+        sns.move_legend(ax, "best", title="row", fontsize=8, title_fontsize=9)
     _title(fig, "Retrieval top-k accuracy", counts)
     return fig
 
 
 # ---- pretraining curves --------------------------------------------------------------------------------------------
 
+
 def _curve_groups(curves: pd.DataFrame, df: pd.DataFrame) -> list[tuple[str, str, str, str, int]]:
-    """(method, backbone, variant_hash, label, variant index) per curve, in method order."""
+    """(method, backbone, variant_hash, label, variant index) per curve, in method order; labels are distinct."""
     named = {}
     if not df.empty and {"variant_hash", "variant"} <= set(df.columns):
         named = {(m, h): v for m, h, v in zip(df.method, df.variant_hash, df.variant)}
@@ -248,34 +395,32 @@ def _curve_groups(curves: pd.DataFrame, df: pd.DataFrame) -> list[tuple[str, str
             v = named.get((m, h), "" if len(km.variant_hash.unique()) == 1 else str(h)[:8])
             label = row_label(m, "pretrained", v) + (f" ({b})" if km.backbone.nunique() > 1 else "")
             out.append((m, b, h, label, variants.get((m, v), 0 if (m, h) in named else i)))
-    return out
+    # a label is a seaborn hue level: two curves under one label would be drawn as one line
+    repeated = pd.Series([o[3] for o in out]).value_counts()
+    return [(m, b, h, f"{label} #{str(h)[:8]}" if repeated[label] > 1 else label, vi) for m, b, h, label, vi in out]
 
 
-def _mean_band(g: pd.DataFrame, col: str, scale: float, clip: bool):
-    """Per epoch: epochs (1-based), mean and the band of ``col`` over seeds (clipped to [0, 1] when ``clip``)."""
-    rows = []
-    for epoch, s in g.groupby("epoch")[col]:
-        s = s.dropna()
-        if s.empty:
-            continue
-        m, h, _ = mean_ci(s.to_numpy(dtype=float))
-        h = 0.0 if math.isnan(h) else h
-        lo, hi = (max(0.0, m - h), min(1.0, m + h)) if clip else (m - h, m + h)
-        rows.append((epoch + 1, scale * m, scale * lo, scale * hi))
-    return tuple(map(np.array, zip(*rows))) if rows else None
-
-
-def _chance_lines(ax, curves: pd.DataFrame) -> None:
-    """A dotted line at each method's pretext chance accuracy, in the method's colour."""
+def _chance_lines(ax, curves: pd.DataFrame) -> list:
+    """A dotted line at each method's pretext chance accuracy, in the method's colour (a reference line, not a
+    statistic: matplotlib's axhline, seaborn has no Axes-level equivalent)."""
+    lines = []
     for m in method_order(curves.method):
         for c in sorted(set(curves[curves.method == m].chance.dropna())):
-            ax.axhline(100 * c, color=method_colour(m), linestyle=":", lw=1.5, label=f"{m} chance ({100 * c:.1f}%)")
+            lines.append(
+                ax.axhline(100 * c, color=method_colour(m), linestyle=":", lw=1.5, label=f"{m} chance ({100 * c:.1f}%)")
+            )
+    return lines
 
 
 def _normalise_curves(curves: pd.DataFrame) -> pd.DataFrame:
     c = curves.copy()
-    for col, default in (("variant_hash", ""), ("chance", np.nan), ("backbone", ""), ("train_loss", np.nan),
-                         ("val_acc", np.nan)):
+    for col, default in (
+        ("variant_hash", ""),
+        ("chance", np.nan),
+        ("backbone", ""),
+        ("train_loss", np.nan),
+        ("val_acc", np.nan),
+    ):
         if col not in c:
             c[col] = default
     c["variant_hash"] = c.variant_hash.fillna("").astype(str)
@@ -290,38 +435,65 @@ def pretraining(curves: pd.DataFrame, df: pd.DataFrame | None = None):
             _no_data(fig, ax, "pretraining")
         return fig
     df = pd.DataFrame(columns=ROW) if df is None else df
-    panels = ((axes[0], "train_loss", "training loss", 1.0, False),
-              (axes[1], "val_acc", "validation pretext acc. (%)", 100.0, True))
-    counts = []
-    for m, b, h, label, vi in _curve_groups(curves, df):
+    panels = (
+        (axes[0], "train_loss", "training loss", 1.0, False),
+        (axes[1], "val_acc", "validation pretext acc. (%)", 100.0, True),
+    )
+    groups = _curve_groups(curves, df)
+    counts, styles, parts = [], {}, {col: [] for _, col, _, _, _ in panels}
+    for m, b, h, label, vi in groups:
         g = curves[(curves.method == m) & (curves.backbone == b) & (curves.variant_hash == h)]
-        st = row_style(m, "pretrained", vi)
+        styles[label] = row_style(m, "pretrained", vi)
         counts.append(g.seed.nunique())
-        for ax, col, _, scale, clip in panels:
-            band = _mean_band(g, col, scale, clip)
-            if band is None:
-                continue
-            epochs, mean, lo, hi = band
-            ax.plot(epochs, mean, marker=st.marker, markersize=4, label=label, color=st.colour, linestyle=st.linestyle)
-            ax.fill_between(epochs, lo, hi, alpha=0.15, color=st.colour, linewidth=0)
-    _chance_lines(axes[1], curves)
-    for ax, _, ylabel, _, _ in panels:
+        for _, col, _, scale, clip in panels:
+            parts[col].append(curve_stats(g, col, scale, clip).assign(row=label))
+    for ax, col, ylabel, _, _ in panels:
+        stats = pd.concat(parts[col], ignore_index=True)
+        drawn = {k: st for k, st in styles.items() if k in set(stats.row)}
+        if drawn:
+            # one row per (curve, epoch): estimator=None draws the precomputed means as they are
+            sns.lineplot(
+                data=stats,
+                x="epoch",
+                y="mean",
+                estimator=None,
+                errorbar=None,
+                markersize=4,
+                legend=ax is axes[1],
+                ax=ax,
+                **_line_semantics(drawn),
+            )
+            _bands(ax, stats, "epoch", drawn)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
+    chance = _chance_lines(axes[1], curves)
     if (curves.train_loss.dropna() > 0).all() and curves.train_loss.notna().any():
         axes[0].set_yscale("log")
     _percent_axis(axes[1])
     axes[0].set_title("Pretraining loss (each method's own loss)", fontsize=10)
-    axes[1].set_title("Pretext accuracy on held-out training videos\n(dotted: the method's chance accuracy)",
-                      fontsize=10)
-    axes[1].legend(title="method", fontsize=8, title_fontsize=9, loc="center left", bbox_to_anchor=(1, 0.5))
-    _title(fig, "Pretraining", counts, note=f"bands: {CLIP_NOTE} (accuracy), unclipped (loss)",
-           per="curve")
+    axes[1].set_title(
+        "Pretext accuracy on held-out training videos\n(dotted: the method's chance accuracy)", fontsize=10
+    )
+    # seaborn's legend of the curves, with the chance lines added below them
+    old = axes[1].get_legend()
+    handles = list(old.legend_handles) if old else []
+    names = [t.get_text() for t in old.texts] if old else []
+    axes[1].legend(
+        handles + chance,
+        names + [c.get_label() for c in chance],
+        title="method",
+        fontsize=8,
+        title_fontsize=9,
+        loc="center left",
+        bbox_to_anchor=(1, 0.5),
+    )
+    _title(fig, "Pretraining", counts, note=f"bands: {CLIP_NOTE} (accuracy), unclipped (loss)", per="curve")
     return fig
 
 
 # ---- rank flips ----------------------------------------------------------------------------------------------------
+
 
 def average_ranks(means: np.ndarray) -> np.ndarray:
     """Rank 1 = largest along the last axis, ties share the average rank (as ``pandas.rank(ascending=False)``);
@@ -331,8 +503,9 @@ def average_ranks(means: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(means), np.nan, ranks)
 
 
-def rank_bootstrap(per_seed: pd.DataFrame, n_boot: int = N_BOOT, seed: int = BOOT_SEED,
-                   level: float = 0.95) -> pd.DataFrame:
+def rank_bootstrap(
+    per_seed: pd.DataFrame, n_boot: int = N_BOOT, seed: int = BOOT_SEED, level: float = 0.95
+) -> pd.DataFrame:
     """Rank of each row's mean under each protocol, with a seed-bootstrap percentile interval.
 
     ``per_seed`` has columns ``row``, ``protocol``, ``seed`` and ``value`` (one value per row, protocol and seed).
@@ -362,24 +535,65 @@ def rank_bootstrap(per_seed: pd.DataFrame, n_boot: int = N_BOOT, seed: int = BOO
 
 
 def _rank_panel(ax, dd: pd.DataFrame, variants: dict) -> list[int]:
+    """Each row's rank under each protocol, drawn by ``sns.pointplot`` (one point per row and protocol, joined
+    across protocols, rows dodged apart), with the seed-bootstrap interval of the rank as error bars. The ranks and
+    intervals come from :func:`rank_bootstrap`: pointplot's ``errorbar=None`` (one rank per point, nothing for it to
+    aggregate), as its own interval would be a bootstrap of that single value, not of the ranking."""
     rows = table_rows(dd)
     labels = _row_labels(rows)
     dd = dd.assign(row=[labels[tuple(r)] for r in dd[ROW].itertuples(index=False, name=None)])
     per_seed = dd.groupby(["row", "protocol", "seed"], as_index=False).value.mean()
     ranks = rank_bootstrap(per_seed)
     protocols = [p for p in PROTOCOLS if p in set(dd.protocol)]
-    for i, row in enumerate(rows):
-        r = ranks.loc[labels[row]].reindex(protocols).dropna(subset=["rank"])
-        x = np.array([protocols.index(p) for p in r.index]) + (i - (len(rows) - 1) / 2) * min(0.06, 0.5 / len(rows))
-        st = _style_of(row, variants)
-        ax.errorbar(x, r["rank"], yerr=[r["rank"] - r.lo, r.hi - r["rank"]], color=st.colour, linestyle=st.linestyle,
-                    marker=st.marker, label=labels[row], lw=2, capsize=3)
-    ax.set_xticks(range(len(protocols)), [PROTOCOL_NAMES[p] for p in protocols])
+    order = [labels[r] for r in rows]
+    styles = {labels[r]: _style_of(r, variants) for r in rows}
+    points = ranks.reset_index().dropna(subset=["rank"])
+    points = points.assign(protocol=points.protocol.map(PROTOCOL_NAMES))
+    n = len(order)
+    first = len(ax.lines)
+    sns.pointplot(
+        data=points,
+        x="protocol",
+        y="rank",
+        hue="row",
+        order=[PROTOCOL_NAMES[p] for p in protocols],
+        hue_order=order,
+        palette={k: st.colour for k, st in styles.items()},
+        markers=[styles[k].marker for k in order],
+        linestyles=[styles[k].linestyle for k in order],
+        dodge=(n - 1) * min(0.06, 0.5 / n),
+        errorbar=None,
+        linewidth=2,
+        ax=ax,
+    )
+    # pointplot draws one (unlabelled) line per hue level, in hue_order, an empty one for a level without points, then
+    # adds a labelled, empty line per level for its legend
+    lines = ax.lines[first : first + n]
+    if len(lines) != n or any(not line.get_label().startswith("_") for line in lines):
+        raise RuntimeError(f"seaborn drew {len(lines)} lines for {n} rows; expected one per row (its hue level)")
+    for line, label in zip(lines, order):
+        line.set_label(label)
+        xs = np.asarray(line.get_xdata(), dtype=float)
+        r = ranks.loc[label].reindex(protocols).dropna(subset=["rank"])
+        if r.empty or not xs.size:
+            continue
+        offset = xs[0] - round(xs[0])  # this row's dodge, the same at every protocol
+        x = np.array([protocols.index(p) for p in r.index]) + offset
+        ax.errorbar(
+            x,
+            r["rank"],
+            yerr=[r["rank"] - r.lo, r.hi - r["rank"]],
+            fmt="none",
+            color=styles[label].colour,
+            elinewidth=2,
+            capsize=3,
+            label=label,
+        )
     ax.set_yticks(range(1, len(rows) + 1))
     ax.invert_yaxis()
     ax.set_xlabel("protocol")
     ax.set_ylabel("rank by mean top-1 (1 = best)")
-    ax.legend(title="row", fontsize=8, title_fontsize=9, loc="center left", bbox_to_anchor=(1, 0.5))
+    sns.move_legend(ax, "center left", bbox_to_anchor=(1, 0.5), title="row", fontsize=8, title_fontsize=9)
     return list(ranks.n)
 
 
@@ -396,12 +610,17 @@ def rank_flip(df: pd.DataFrame, variants: dict | None = None):
     for ax, (ds, backbone) in zip(axes, keys):
         counts += _rank_panel(ax, d[(d.dataset == ds) & (d.backbone == backbone)], variants)
         ax.set_title(ds if d.backbone.nunique() == 1 else f"{ds}, {backbone}")
-    _title(fig, "Rank flips across protocols", counts,
-           note=f"error bars: 95% bootstrap interval of the rank ({N_BOOT} resamples of the seeds, shared by all rows)")
+    _title(
+        fig,
+        "Rank flips across protocols",
+        counts,
+        note=f"error bars: 95% bootstrap interval of the rank ({N_BOOT} resamples of the seeds, shared by all rows)",
+    )
     return fig
 
 
 # ---- all figures ---------------------------------------------------------------------------------------------------
+
 
 def render_all(df: pd.DataFrame, curves: pd.DataFrame) -> dict[str, "plt.Figure"]:
     sns.set_theme(context="notebook", style="whitegrid", font_scale=1.0)
@@ -436,8 +655,12 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default="results/plots")
     a = ap.parse_args(argv)
     df = read_results(a.results)
-    curves = pd.read_csv(a.curves, dtype={"variant_hash": str}, keep_default_na=False, na_values={
-        c: [""] for c in ("chance", "train_loss", "train_acc", "val_loss", "val_acc")})
+    curves = pd.read_csv(
+        a.curves,
+        dtype={"variant_hash": str},
+        keep_default_na=False,
+        na_values={c: [""] for c in ("chance", "train_loss", "train_acc", "val_loss", "val_acc")},
+    )
     paths = save_all(render_all(df, curves), Path(a.out))
     print(f"wrote {len(paths)} plot files to {a.out}")
 

@@ -1,4 +1,5 @@
 """Provenance of a result: code version, config hash, package versions, device and time."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,19 +19,34 @@ _PACKAGES = ("torch", "torchvision", "timm", "av", "numpy", "hydra-core", "submi
 _REPO_DEFAULT = Path(__file__).resolve().parent.parent  # the vssl-bench checkout this code runs from
 # The Python code whose content decides a result record: what a pretrained checkpoint depends on, and what an
 # evaluation depends on besides. A record's git sha and dirty flag, its code hash, and the DVC sweep stage's
-# dependencies (dvc.yaml; a test checks) are all about these paths. Orchestration (protocols/run.py, pipeline.py,
-# config_checks.py), the config files (a record holds its resolved config and its hash), the tables and plots are not.
-PRETRAIN_CODE = ("methods", "datasets", "experiment/data.py", "runtime/engine.py", "protocols/pretrain.py",
-                 "runtime/recipes.py", "runtime/checkpoint.py", "runtime/distributed.py", "results/atomic.py")
-EVAL_CODE = PRETRAIN_CODE + ("experiment/app.py", "protocols/features.py", "protocols/linear.py",
-                             "protocols/finetune.py", "protocols/retrieval.py", "protocols/svm.py",
-                             "runtime/preemption.py", "results/records.py", "results/provenance.py")
+# dependencies (dvc.yaml; a test checks) are all about these paths. Orchestration (protocols/run.py, pipeline/,
+# slurm/, experiment/checks.py, experiment/console.py), the config files (a record holds its resolved config and its
+# hash), the tables and plots are not.
+PRETRAIN_CODE = ("methods", "datasets", "runtime", "experiment/data.py", "protocols/pretrain.py", "results/atomic.py")
+EVAL_CODE = PRETRAIN_CODE + (
+    "experiment/app.py",
+    "protocols/registry.py",
+    "protocols/features.py",
+    "protocols/linear.py",
+    "protocols/finetune.py",
+    "protocols/retrieval.py",
+    "protocols/svm.py",
+    "results/identity.py",
+    "results/records.py",
+    "results/provenance.py",
+)
 
 
 def _git(args: list[str], cwd: Path) -> str | None:
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30,
-                              env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+        )
     except (OSError, subprocess.SubprocessError):  # git not installed, cwd missing, hung
         return None
     return done.stdout if done.returncode == 0 else None
@@ -142,5 +158,14 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-__all__ = ["EVAL_CODE", "PRETRAIN_CODE", "canonical_json", "code_hash", "config_hash", "device_info", "git_info",
-           "package_versions", "utc_now"]
+__all__ = [
+    "EVAL_CODE",
+    "PRETRAIN_CODE",
+    "canonical_json",
+    "code_hash",
+    "config_hash",
+    "device_info",
+    "git_info",
+    "package_versions",
+    "utc_now",
+]

@@ -12,6 +12,7 @@ timing sidecar, ``<folder>/.timing/<record name>``, which ``load_records`` joins
 ``wall_time_s`` columns and which no pipeline stage depends on. The record's ``git_time`` is the time of the commit
 its code comes from.
 """
+
 from __future__ import annotations
 
 import errno
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from results.atomic import atomic_write
+from results.identity import CELL_FIELDS, record_filename
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,6 @@ FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
     "device": (_STR, False),
 }
 OPTIONAL_FIELDS = {"extra": _DICT}
-CELL_FIELDS = ("method", "weights", "backbone", "dataset", "split", "protocol", "seed")
 #: the columns that tell one table row from another (a row averages the seeds of one combination)
 IDENTITY = ("method", "weights", "variant_hash", "backbone", "pretrain_data", "split", "dataset", "protocol")
 
@@ -86,8 +87,10 @@ def validate_record(record: Any, where: str = "record") -> dict:
     if not isinstance(record, dict):
         raise RecordError(f"{where}: a record is a JSON object, got {type(record).__name__}")
     if record.get("record_format") != FORMAT and "wall_time_s" in record and "variant_hash" not in record:
-        raise RecordError(f"{where}: written by an older vssl-bench (record format 1: no variant identity); move it "
-                          "out of the folder and rerun its cell")
+        raise RecordError(
+            f"{where}: written by an older vssl-bench (record format 1: no variant identity); move it "
+            "out of the folder and rerun its cell"
+        )
     problems = []
     missing = [k for k in FIELDS if k not in record]
     if missing:
@@ -139,23 +142,6 @@ def validate_record(record: Any, where: str = "record") -> dict:
     if problems:
         raise RecordError(f"{where}: invalid result record: " + "; ".join(problems))
     return record
-
-
-def _sanitise(value: Any) -> str:
-    text = re.sub(r"[^A-Za-z0-9.\-_]+", "-", str(value))
-    text = re.sub(r"_{2,}", "_", text).strip(".-_")  # "__" is the separator; no hidden files
-    if not text:
-        raise RecordError(f"cannot build a file name from field value {value!r}")
-    return text
-
-
-def record_filename(record: dict) -> str:
-    """``{method}[__{weights}]__{backbone}__{dataset}__split{split}__{protocol}__seed{seed}__{variant}.json``: each
-    part sanitised, ``weights`` only where it is not ``pretrained``, the first 8 digits of ``variant_hash``."""
-    r = {k: _sanitise(record[k]) for k in CELL_FIELDS}
-    weights = "" if record["weights"] == "pretrained" else f"__{r['weights']}"
-    return (f"{r['method']}{weights}__{r['backbone']}__{r['dataset']}__split{r['split']}__{r['protocol']}"
-            f"__seed{r['seed']}__{_sanitise(record['variant_hash'])[:8]}.json")
 
 
 def superseded_dir(out_dir: str | os.PathLike) -> Path:
@@ -226,8 +212,9 @@ def write_record(record: dict, out_dir: str | os.PathLike = DEFAULT_DIR, timing:
         atomic_write(final, lambda f: f.write(text.encode("utf-8")))
         if kept is not None:
             _move_timing(final, kept)
-            log.warning("result record %s replaced by a rerun with another result; the old one is kept as %s",
-                        final, kept)
+            log.warning(
+                "result record %s replaced by a rerun with another result; the old one is kept as %s", final, kept
+            )
         if timing is not None:
             (out_dir / TIMING_DIR).mkdir(exist_ok=True)
             blob = json.dumps(timing, indent=2, sort_keys=True).encode() + b"\n"
@@ -239,8 +226,10 @@ def write_record(record: dict, out_dir: str | os.PathLike = DEFAULT_DIR, timing:
                 kept.parent.rmdir()  # only if that left it empty
             except OSError:
                 pass
-        raise RecordWriteError(f"could not write result record {final}: {e}; check that {out_dir} is writable "
-                               f"and has free space (no partial file was left)") from e
+        raise RecordWriteError(
+            f"could not write result record {final}: {e}; check that {out_dir} is writable "
+            f"and has free space (no partial file was left)"
+        ) from e
     return final
 
 
@@ -306,6 +295,18 @@ def load_records(dir: str | os.PathLike = DEFAULT_DIR, on_invalid: str = "raise"
     return df
 
 
-__all__ = ["DEFAULT_DIR", "FIELDS", "FORMAT", "IDENTITY", "RecordError", "RecordWriteError", "WEIGHTS",
-           "load_records", "read_record", "record_filename", "superseded_dir", "supersede", "validate_record",
-           "write_record"]
+__all__ = [
+    "DEFAULT_DIR",
+    "FIELDS",
+    "FORMAT",
+    "IDENTITY",
+    "RecordError",
+    "RecordWriteError",
+    "WEIGHTS",
+    "load_records",
+    "read_record",
+    "superseded_dir",
+    "supersede",
+    "validate_record",
+    "write_record",
+]

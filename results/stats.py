@@ -8,6 +8,7 @@
 - ``spearman_bootstrap``: Spearman's rho between per-method means of two protocols, with a percentile interval from
   resampling seeds.
 """
+
 from __future__ import annotations
 
 import math
@@ -119,8 +120,9 @@ def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where((sxx > 0) & (syy > 0), np.clip(rho, -1.0, 1.0), np.nan)
 
 
-def spearman_bootstrap(per_seed: pd.DataFrame, x: str, y: str, n_boot: int = 2000, seed: int = 0,
-                       level: float = 0.95) -> tuple[float, float, float, int]:
+def spearman_bootstrap(
+    per_seed: pd.DataFrame, x: str, y: str, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float, int]:
     """Spearman's rho between per-method mean ``x`` and mean ``y`` with a seed-bootstrap percentile interval.
 
     How: ``per_seed`` has columns ``method``, ``seed``, ``x`` and ``y``; rho is ``spearman`` of the per-method means

@@ -10,6 +10,7 @@ seeds; then each method's gain over its untrained control and over random, paire
 Holm-corrected paired t-tests (results.tables). ``--readme`` writes both between the README's
 ``<!-- results:embedded -->`` markers; ``--check`` only compares, and exits 1 when the README differs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from results import tables
+from results.markdown import markdown_table
 from results.records import DEFAULT_DIR
 from results.stats import mean_ci
 
@@ -37,23 +39,28 @@ def summarise(df: pd.DataFrame, metric: str = "top1") -> pd.DataFrame:
 
 
 def _cell(r) -> str:
-    return f"{100 * r.mean:.1f} ({r.seeds})" if math.isnan(r.ci95) else \
-        f"{100 * r.mean:.1f} ± {100 * r.ci95:.1f} ({r.seeds})"
+    return (
+        f"{100 * r.mean:.1f} ({r.seeds})"
+        if math.isnan(r.ci95)
+        else f"{100 * r.mean:.1f} ± {100 * r.ci95:.1f} ({r.seeds})"
+    )
 
 
 def markdown(summary: pd.DataFrame) -> str:
-    cols = sorted({(r.protocol, r.dataset) for r in summary.itertuples()},
-                  key=lambda c: (tables.PROTOCOLS.index(c[0]) if c[0] in tables.PROTOCOLS else 9,
-                                 tables.dataset_key(c[1])))
-    lines = ["| row | backbone | pretrained on | split | " + " | ".join(f"{p} {d}" for p, d in cols) + " |",
-             "|" + "---|" * (len(cols) + 4)]
+    cols = sorted(
+        {(r.protocol, r.dataset) for r in summary.itertuples()},
+        key=lambda c: (tables.PROTOCOLS.index(c[0]) if c[0] in tables.PROTOCOLS else 9, tables.dataset_key(c[1])),
+    )
+    header = ["row", "backbone", "pretrained on", "split"] + [f"{p} {d}" for p, d in cols]
+    rows = []
     for row in tables.table_rows(summary):
         for split, g in summary[(summary[tables.ROW] == pd.Series(row, index=tables.ROW)).all(axis=1)].groupby("split"):
             cell = {(r.protocol, r.dataset): r for r in g.itertuples()}
-            vals = [_cell(cell[c]) if c in cell else "" for c in cols]
-            lines.append(f"| {tables.row_label(*row[:3])} | {row[3]} | {row[4] or '—'} | {split} | "
-                         + " | ".join(vals) + " |")
-    return "\n".join(lines)
+            rows.append(
+                [tables.row_label(*row[:3]), row[3], row[4] or "—", str(split)]
+                + [_cell(cell[c]) if c in cell else "" for c in cols]
+            )
+    return markdown_table(header, rows)
 
 
 def gains_markdown(df: pd.DataFrame, metric: str = "top1") -> str:
@@ -61,22 +68,26 @@ def gains_markdown(df: pd.DataFrame, metric: str = "top1") -> str:
     the comparisons of this table."""
     d = df[df.metric == metric].copy()
     d["dataset"] = d.protocol + " " + d.dataset  # one column per protocol x dataset, tested as one family
-    cells = sorted(set(d.dataset), key=lambda c: (tables.PROTOCOLS.index(c.split()[0])
-                                                   if c.split()[0] in tables.PROTOCOLS else 9,
-                                                   tables.dataset_key(c.split()[1])))
+    cells = sorted(
+        set(d.dataset),
+        key=lambda c: (
+            tables.PROTOCOLS.index(c.split()[0]) if c.split()[0] in tables.PROTOCOLS else 9,
+            tables.dataset_key(c.split()[1]),
+        ),
+    )
     g, n_tests = tables.gains(d, tables.table_rows(d), cells)
-    lines = ["| row | gain over | " + " | ".join(cells) + " |", "|" + "---|" * (len(cells) + 2)]
+    rows = []
     for row in (r for r in tables.table_rows(d) if r[0] != "random"):
         own = tables.control_of(d, row) not in (None, tables.random_of(d, row))
         for kind, base in ((("control", "its untrained control"),) if own else ()) + (("random", "random"),):
             vals = [g.get((row, c, kind)) for c in cells]
-            lines.append(f"| {tables.row_label(*row[:3])} | {base} | "
-                         + " | ".join("—" if v is None else tables.fmt_gain(*v) for v in vals) + " |")
-    lines += ["", f"Gains in top-1 points, paired by seed (mean ± 95% t half-width, seeds). * : paired t-test, "
-                  f"Holm-corrected over the {n_tests} comparisons of this table, p < {tables.ALPHA} "
-                  f"({tables.n_marked(g)} marked); an unmarked gain is not distinguishable from zero with these "
-                  "seeds."]
-    return "\n".join(lines)
+            rows.append([tables.row_label(*row[:3]), base] + ["—" if v is None else tables.fmt_gain(*v) for v in vals])
+    note = (
+        f"Gains in top-1 points, paired by seed (mean ± 95% t half-width, seeds). * : paired t-test, "
+        f"Holm-corrected over the {n_tests} comparisons of this table, p < {tables.ALPHA} "
+        f"({tables.n_marked(g)} marked); an unmarked gain is not distinguishable from zero with these seeds."
+    )
+    return markdown_table(["row", "gain over"] + cells, rows, [note])
 
 
 def readme_block(df: pd.DataFrame) -> str:
@@ -117,8 +128,10 @@ def main(argv=None) -> None:
     new = replace_block(text, readme_block(df), str(readme))
     if a.check:
         if new != text:
-            sys.exit(f"{readme}: its results block differs from {a.results or a.records}; regenerate it with "
-                     f"python -m results.summary --results {a.results or 'results/results.csv'} --readme {readme}")
+            sys.exit(
+                f"{readme}: its results block differs from {a.results or a.records}; regenerate it with "
+                f"python -m results.summary --results {a.results or 'results/results.csv'} --readme {readme}"
+            )
         print(f"{readme}: results block matches")
     elif new != text:
         readme.write_text(new, encoding="utf-8")

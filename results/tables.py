@@ -19,6 +19,7 @@ encoder through its own evaluation pipeline where that pipeline is not ``random`
 ``random`` otherwise. Datasets keep their record labels (embedded-ucf101 is never shown as UCF101). All tables are
 computed before any file is written, and each file is replaced atomically.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from results.atomic import atomic_write
+from results.markdown import markdown_table
 from results.stats import holm, mean_ci, paired_test, spearman_bootstrap
 
 PROTOCOL_NAMES = {"finetune": "fine-tune", "linear": "linear probe", "retrieval": "retrieval", "svm": "linear SVM"}
@@ -49,17 +51,22 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
     def markdown(self) -> str:
-        lines = [f"### {self.title}", "", "| " + " | ".join(self.columns) + " |",
-                 "|" + "|".join("---" for _ in self.columns) + "|"]
-        lines += ["| " + " | ".join(r) + " |" for r in self.rows]
-        if not self.rows:
-            lines.append("| " + " | ".join(["(no results)"] + [""] * (len(self.columns) - 1)) + " |")
-        return "\n".join(lines + [""] + [f"{n}  " for n in self.notes]) + "\n"
+        return (
+            markdown_table(
+                self.columns, self.rows, self.notes, title=self.title, empty="(no results)", hard_breaks=True
+            )
+            + "\n"
+        )
 
     def latex(self) -> str:
         spec = "l" * 3 + "r" * (len(self.columns) - 3) if len(self.columns) > 3 else "l" * len(self.columns)
-        out = [f"% {self.title}", f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
-               " & ".join(_tex(c) for c in self.columns) + r" \\", "\\midrule"]
+        out = [
+            f"% {self.title}",
+            f"\\begin{{tabular}}{{{spec}}}",
+            "\\toprule",
+            " & ".join(_tex(c) for c in self.columns) + r" \\",
+            "\\midrule",
+        ]
         out += [" & ".join(_tex(c) for c in r) + r" \\" for r in self.rows]
         out += ["\\bottomrule", "\\end{tabular}"]
         out += [f"% {n}" for n in self.notes]
@@ -67,9 +74,20 @@ class Table:
 
 
 def _tex(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#"),
-                 ("±", r"$\pm$"), ("Δ", r"$\Delta$"), ("ρ", r"$\rho$"), ("—", "--"), ("*", r"$^{*}$"),
-                 ("[", "{[}"), ("]", "{]}")):
+    for a, b in (
+        ("\\", r"\textbackslash{}"),
+        ("_", r"\_"),
+        ("%", r"\%"),
+        ("&", r"\&"),
+        ("#", r"\#"),
+        ("±", r"$\pm$"),
+        ("Δ", r"$\Delta$"),
+        ("ρ", r"$\rho$"),
+        ("—", "--"),
+        ("*", r"$^{*}$"),
+        ("[", "{[}"),
+        ("]", "{]}"),
+    ):
         text = text.replace(a, b)
     return text
 
@@ -120,8 +138,17 @@ def table_rows(d: pd.DataFrame) -> list[tuple]:
     """The distinct rows of ``d`` (tuples of ``ROW``): random, then each method followed by its untrained control,
     supervised last."""
     rows = d[ROW].drop_duplicates().itertuples(index=False, name=None)
-    return sorted(rows, key=lambda r: (method_order(d.method).index(r[0]), r[1] != "pretrained",
-                                       r[1] == "checkpoint", r[3], r[4], r[2]))
+    return sorted(
+        rows,
+        key=lambda r: (
+            method_order(d.method).index(r[0]),
+            r[1] != "pretrained",
+            r[1] == "checkpoint",
+            r[3],
+            r[4],
+            r[2],
+        ),
+    )
 
 
 def seeds_of(d: pd.DataFrame, row: tuple, **where) -> pd.Series:
@@ -227,11 +254,20 @@ def retrieval_table(df: pd.DataFrame) -> Table:
     for ds in dataset_order(d.dataset):
         dd = d[d.dataset == ds]
         for row in table_rows(dd):
-            rows.append([ds, row_label(row[0], row[1], row[2]), row[3], row[4] or "—"]
-                        + [fmt(seeds_of(dd, row, metric=f"top{k}").to_numpy()) for k in KS])
-    return Table("retrieval", "Video retrieval top-k (%), test videos as queries, train as gallery", cols, rows,
-                 ["Mean ± 95% t-interval half-width over seeds (number of seeds). Gains of top-1 with their tests: "
-                  "retrieval_top1."])
+            rows.append(
+                [ds, row_label(row[0], row[1], row[2]), row[3], row[4] or "—"]
+                + [fmt(seeds_of(dd, row, metric=f"top{k}").to_numpy()) for k in KS]
+            )
+    return Table(
+        "retrieval",
+        "Video retrieval top-k (%), test videos as queries, train as gallery",
+        cols,
+        rows,
+        [
+            "Mean ± 95% t-interval half-width over seeds (number of seeds). Gains of top-1 with their tests: "
+            "retrieval_top1."
+        ],
+    )
 
 
 def _split_convention(r) -> str:
@@ -241,13 +277,31 @@ def _split_convention(r) -> str:
 def reported_table(df: pd.DataFrame, reference: pd.DataFrame) -> Table:
     """Published numbers beside ours: split-1 rows beside our split-1 records, mean-of-3-splits rows beside the mean
     over our splits 1-3 (only when all three were run), rows of an unstated convention without a difference."""
-    cols = ["method", "backbone", "pretrained on", "dataset", "protocol", "metric", "split", "reported (%)",
-            "source", "reproduced (%)", "difference"]
+    cols = [
+        "method",
+        "backbone",
+        "pretrained on",
+        "dataset",
+        "protocol",
+        "metric",
+        "split",
+        "reported (%)",
+        "source",
+        "reproduced (%)",
+        "difference",
+    ]
     rows = []
     for r in reference.itertuples():
-        ours = df[(df.method == r.method) & (df.backbone == r.backbone) & (df.dataset == r.dataset)
-                  & (df.protocol == r.protocol) & (df.metric == r.metric) & (df.pretrain_data == r.pretrain_data)
-                  & (df.weights == "pretrained") & (df.variant == "")]
+        ours = df[
+            (df.method == r.method)
+            & (df.backbone == r.backbone)
+            & (df.dataset == r.dataset)
+            & (df.protocol == r.protocol)
+            & (df.metric == r.metric)
+            & (df.pretrain_data == r.pretrain_data)
+            & (df.weights == "pretrained")
+            & (df.variant == "")
+        ]
         convention = _split_convention(r)
         reported = "" if pd.isna(r.value) else f"{float(r.value):.1f}"
         if convention == "mean3":
@@ -262,18 +316,38 @@ def reported_table(df: pd.DataFrame, reference: pd.DataFrame) -> Table:
             m = mean_ci(seeds.to_numpy())[0] if len(seeds) else None
             mine = fmt(seeds.to_numpy()) if len(seeds) else "not run"
         diff = "" if (m is None or not reported or convention == "unstated") else f"{100 * m - float(r.value):+.1f}"
-        rows.append([r.method, r.backbone, r.pretrain_data, r.dataset, r.protocol, r.metric, convention,
-                     reported or "(empty)", r.source, mine, diff])
+        rows.append(
+            [
+                r.method,
+                r.backbone,
+                r.pretrain_data,
+                r.dataset,
+                r.protocol,
+                r.metric,
+                convention,
+                reported or "(empty)",
+                r.source,
+                mine,
+                diff,
+            ]
+        )
     ran_on = ", ".join(dataset_order(df.dataset)) or "nothing yet"
-    return Table("reported_vs_reproduced", "Reported vs reproduced", cols, rows, [
-        "A reproduced cell comes only from records on the dataset named in its row, under the row's split "
-        "convention: split 1 (our split-1 records, mean ± 95% t-interval over seeds), mean3 (the mean over our "
-        "splits 1-3), unstated (ours on split 1, shown without a difference).",
-        f"These results hold records on: {ran_on}. Synthetic embedded-* runs are never matched to UCF101/HMDB51.",
-        "An empty reported cell is a number not confirmed from its source (see results/reference/README.md).",
-        "Counts differ from the released retrieval scripts by design: they drop the last incomplete batch of "
-        "features (drop_last; at batch 8, UCF101 split 1 loses 1 gallery video and 7 queries), ours counts every "
-        "video (protocols/EVALUATION.md)."])
+    return Table(
+        "reported_vs_reproduced",
+        "Reported vs reproduced",
+        cols,
+        rows,
+        [
+            "A reproduced cell comes only from records on the dataset named in its row, under the row's split "
+            "convention: split 1 (our split-1 records, mean ± 95% t-interval over seeds), mean3 (the mean over our "
+            "splits 1-3), unstated (ours on split 1, shown without a difference).",
+            f"These results hold records on: {ran_on}. Synthetic embedded-* runs are never matched to UCF101/HMDB51.",
+            "An empty reported cell is a number not confirmed from its source (see results/reference/README.md).",
+            "Counts differ from the released retrieval scripts by design: they drop the last incomplete batch of "
+            "features (drop_last; at batch 8, UCF101 split 1 loses 1 gallery video and 7 queries), ours counts every "
+            "video (protocols/EVALUATION.md).",
+        ],
+    )
 
 
 def sensitivity_table(df: pd.DataFrame) -> Table:
@@ -281,22 +355,31 @@ def sensitivity_table(df: pd.DataFrame) -> Table:
     protocols = [p for p in PROTOCOLS if p in set(d.protocol)]
     cols = ["dataset", "backbone", "row"] + [f"rank {PROTOCOL_NAMES[p]}" for p in protocols]
     rows = []
-    notes = ["Rank 1 = best mean top-1 over seeds (mean in brackets, %); ties share the average rank. Ranks are of "
-             "point estimates: whether two rows differ is in the top-1 tables' paired tests.",
-             "Spearman ρ between the protocols' rankings, with a 95% bootstrap interval (seeds resampled, the same "
-             "seeds for every row): over the pretext methods alone (no random, supervised or untrained control), "
-             "and over every row."]
-    for ds, backbone in sorted(set(zip(d.dataset, d.backbone)),
-                               key=lambda x: (dataset_order(d.dataset).index(x[0]), x[1])):
+    notes = [
+        "Rank 1 = best mean top-1 over seeds (mean in brackets, %); ties share the average rank. Ranks are of "
+        "point estimates: whether two rows differ is in the top-1 tables' paired tests.",
+        "Spearman ρ between the protocols' rankings, with a 95% bootstrap interval (seeds resampled, the same "
+        "seeds for every row): over the pretext methods alone (no random, supervised or untrained control), "
+        "and over every row.",
+    ]
+    for ds, backbone in sorted(
+        set(zip(d.dataset, d.backbone)), key=lambda x: (dataset_order(d.dataset).index(x[0]), x[1])
+    ):
         dd = d[(d.dataset == ds) & (d.backbone == backbone) & (d.weights != "checkpoint")].copy()
         dd["row"] = [row_label(m, w, v) for m, w, v in zip(dd.method, dd.weights, dd.variant)]
         means = dd.groupby(["protocol", "row"]).value.mean().unstack("protocol")
         ranks = means.rank(ascending=False, method="average")
         order = [row_label(*r[:3]) for r in table_rows(dd)]
         for label in order:
-            rows.append([ds, backbone, label] + [
-                "—" if p not in ranks or pd.isna(ranks.at[label, p])
-                else f"{ranks.at[label, p]:g} ({100 * means.at[label, p]:.1f})" for p in protocols])
+            rows.append(
+                [ds, backbone, label]
+                + [
+                    "—"
+                    if p not in ranks or pd.isna(ranks.at[label, p])
+                    else f"{ranks.at[label, p]:g} ({100 * means.at[label, p]:.1f})"
+                    for p in protocols
+                ]
+            )
         per_seed = dd.groupby(["row", "seed", "protocol"]).value.mean().unstack("protocol").reset_index()
         per_seed = per_seed.rename(columns={"row": "method"})
         pretext = dd[~dd.method.isin(REFERENCE_METHODS) & (dd.weights == "pretrained")].row.unique()
@@ -304,17 +387,26 @@ def sensitivity_table(df: pd.DataFrame) -> Table:
             parts = []
             for which, subset in (("pretext methods", per_seed[per_seed.method.isin(pretext)]), ("all rows", per_seed)):
                 rho, lo, hi, n = spearman_bootstrap(subset, p, q)
-                parts.append(f"{which} " + ("n/a (fewer than 3)" if math.isnan(rho) else
-                                            f"{rho:+.2f} [{lo:+.2f}, {hi:+.2f}]") + f" over {n}")
+                parts.append(
+                    f"{which} "
+                    + ("n/a (fewer than 3)" if math.isnan(rho) else f"{rho:+.2f} [{lo:+.2f}, {hi:+.2f}]")
+                    + f" over {n}"
+                )
             notes.append(f"{ds} / {backbone}: ρ({PROTOCOL_NAMES[p]}, {PROTOCOL_NAMES[q]}): " + "; ".join(parts))
-    return Table("protocol_sensitivity", "Protocol sensitivity: rank of each row under each protocol", cols, rows,
-                 notes)
+    return Table(
+        "protocol_sensitivity", "Protocol sensitivity: rank of each row under each protocol", cols, rows, notes
+    )
 
 
 def build_tables(df: pd.DataFrame, reference: pd.DataFrame) -> list[Table]:
-    return [top1_table(df, "finetune", "action_recognition"), top1_table(df, "linear", "linear_probe"),
-            top1_table(df, "retrieval", "retrieval_top1"), retrieval_table(df), reported_table(df, reference),
-            sensitivity_table(df)]
+    return [
+        top1_table(df, "finetune", "action_recognition"),
+        top1_table(df, "linear", "linear_probe"),
+        top1_table(df, "retrieval", "retrieval_top1"),
+        retrieval_table(df),
+        reported_table(df, reference),
+        sensitivity_table(df),
+    ]
 
 
 def write_tables(tables: list[Table], out: Path) -> list[Path]:
@@ -338,8 +430,10 @@ def load_reference(path: Path) -> pd.DataFrame:
         raise ValueError(f"{path}: rows {list(empty_source.index + 2)} have no source; every reported number cites one")
     bad = ref[~ref.split.isin(["1", "mean3", "unstated"])]
     if len(bad):
-        raise ValueError(f"{path}: rows {list(bad.index + 2)} have split {sorted(set(bad.split.astype(str)))}; "
-                         "valid: 1, mean3, unstated")
+        raise ValueError(
+            f"{path}: rows {list(bad.index + 2)} have split {sorted(set(bad.split.astype(str)))}; "
+            "valid: 1, mean3, unstated"
+        )
     return ref
 
 

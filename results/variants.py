@@ -6,6 +6,7 @@ the config values in which it differs from the other variants of that row (``met
 with a single variant has no label. Checkpoints evaluated with ``pretrained=PATH`` under the same config are told
 apart by their sha256.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,10 @@ def variant_labels(records: list[dict]) -> dict[str, str]:
     """``variant_hash`` -> label, for result records (dicts with the fields of results.records)."""
     groups: dict[tuple, dict[str, dict]] = {}
     for r in records:
-        key = tuple(r["method"] if k == "method" else (r.get("extra") or {}).get(k, "") if k == "pretrain_data"
-                    else r[k] for k in GROUP)
+        key = tuple(
+            r["method"] if k == "method" else (r.get("extra") or {}).get(k, "") if k == "pretrain_data" else r[k]
+            for k in GROUP
+        )
         groups.setdefault(key, {})[r["variant_hash"]] = r
     labels = {}
     for variants in groups.values():

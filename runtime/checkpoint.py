@@ -10,6 +10,7 @@ Payloads hold only tensors and plain Python values (state dicts, epoch, RNG stat
 dict); :func:`save_checkpoint` checks this up front so every checkpoint loads with ``torch.load(weights_only=True)``.
 We never unpickle arbitrary objects: a file that needs that is refused.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from results.atomic import atomic_write
-from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +138,11 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
         atomic_write(sidecar_path(path), lambda f: f.write(f"{digest}  {path.name}\n".encode()))
     except (OSError, RuntimeError) as e:
         cause = recorder.error if recorder is not None and recorder.error is not None else e
-        kept = ("the previous checkpoint of that name is untouched" if what == "checkpoint" else
-                "the new checkpoint has no matching sidecar, so it is never resumed from")
+        kept = (
+            "the previous checkpoint of that name is untouched"
+            if what == "checkpoint"
+            else "the new checkpoint has no matching sidecar, so it is never resumed from"
+        )
         err = CheckpointWriteError(
             f"could not write {what} for {path}: {cause}; {kept} and no temp file is left. Check that "
             f"{path.parent} is writable and has free space (free now: {_free_bytes(path.parent)})"
@@ -157,8 +161,10 @@ def read_sidecar(path: str | os.PathLike) -> str | None:
         return None
     digest = text.split()[0].lower() if text else ""
     if not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise CheckpointError(f"{side}: malformed sha256 sidecar (expected '<64 hex digits>  <name>'); "
-                              f"delete it or the checkpoint and re-save")
+        raise CheckpointError(
+            f"{side}: malformed sha256 sidecar (expected '<64 hex digits>  <name>'); "
+            f"delete it or the checkpoint and re-save"
+        )
     return digest
 
 
@@ -183,8 +189,10 @@ def verify_checkpoint(path: str | os.PathLike, require_sidecar: bool = False) ->
     actual = file_sha256(path)
     if expected is None:
         if require_sidecar:
-            raise CheckpointError(f"{path}: no sha256 sidecar {sidecar_path(path).name}; the save did not finish "
-                                  f"(crash between checkpoint and sidecar) - do not trust this file")
+            raise CheckpointError(
+                f"{path}: no sha256 sidecar {sidecar_path(path).name}; the save did not finish "
+                f"(crash between checkpoint and sidecar) - do not trust this file"
+            )
         log.info("%s has no sha256 sidecar; accepting it with computed sha256 %s", path, actual)
     elif expected != actual:
         raise CheckpointError(
@@ -240,8 +248,7 @@ def latest_good_checkpoint(folder: str | os.PathLike, pattern: str = "epoch_*.pt
     folder = Path(folder)
     if not folder.is_dir():
         return None
-    candidates = [p for p in folder.glob(pattern)
-                  if p.is_file() and not p.name.endswith((SIDECAR_SUFFIX, ".tmp"))]
+    candidates = [p for p in folder.glob(pattern) if p.is_file() and not p.name.endswith((SIDECAR_SUFFIX, ".tmp"))]
     candidates.sort(key=lambda p: (_natural_key(p.name), p.stat().st_mtime_ns), reverse=True)
     for path in candidates:
         try:
@@ -255,7 +262,7 @@ def latest_good_checkpoint(folder: str | os.PathLike, pattern: str = "epoch_*.pt
 
 def _strip_ddp_prefix(state_dict: dict) -> dict:
     if state_dict and all(isinstance(k, str) and k.startswith(_DDP_PREFIX) for k in state_dict):
-        return OrderedDict((k[len(_DDP_PREFIX):], v) for k, v in state_dict.items())
+        return OrderedDict((k[len(_DDP_PREFIX) :], v) for k, v in state_dict.items())
     return state_dict
 
 
@@ -284,18 +291,27 @@ def load_state_strict(module: nn.Module, state_dict: dict, what: str) -> None:
     mis_shaped = sorted(
         f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
         for k in own
-        if k in state_dict and isinstance(state_dict[k], torch.Tensor) and isinstance(own[k], torch.Tensor)
+        if k in state_dict
+        and isinstance(state_dict[k], torch.Tensor)
+        and isinstance(own[k], torch.Tensor)
         and state_dict[k].shape != own[k].shape
     )
     if missing or unexpected or mis_shaped:
-        parts = [f"{what}: state dict does not match {type(module).__name__} "
-                 f"({len(own)} model keys, {len(state_dict)} checkpoint keys)"]
-        for title, items in (("missing keys", missing), ("unexpected keys", unexpected),
-                             ("shape mismatches", mis_shaped)):
+        parts = [
+            f"{what}: state dict does not match {type(module).__name__} "
+            f"({len(own)} model keys, {len(state_dict)} checkpoint keys)"
+        ]
+        for title, items in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", mis_shaped),
+        ):
             if items:
                 parts.append(_listing(title, items))
-        parts.append("  check that the checkpoint was made for this backbone/method (backbone name, depth, "
-                     "num_classes) and that you pass the encoder's state dict, not the whole method's")
+        parts.append(
+            "  check that the checkpoint was made for this backbone/method (backbone name, depth, "
+            "num_classes) and that you pass the encoder's state dict, not the whole method's"
+        )
         raise CheckpointError("\n".join(parts))
     try:
         module.load_state_dict(state_dict, strict=True)
@@ -304,6 +320,14 @@ def load_state_strict(module: nn.Module, state_dict: dict, what: str) -> None:
 
 
 __all__ = [
-    "CheckpointError", "CheckpointWriteError", "file_sha256", "latest_good_checkpoint", "load_checkpoint", "load_state_strict",
-    "read_sidecar", "save_checkpoint", "sidecar_path", "verify_checkpoint",
+    "CheckpointError",
+    "CheckpointWriteError",
+    "file_sha256",
+    "latest_good_checkpoint",
+    "load_checkpoint",
+    "load_state_strict",
+    "read_sidecar",
+    "save_checkpoint",
+    "sidecar_path",
+    "verify_checkpoint",
 ]

@@ -19,6 +19,7 @@ What the rest of the code relies on:
 - only rank 0 writes checkpoints, logs, feature caches and records; the others take rank 0's decisions
   (:func:`broadcast`) and its checkpoints.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -60,8 +61,10 @@ def init(device: torch.device) -> torch.device:
         count = torch.cuda.device_count()
         index = local_rank if count > 1 else 0  # one visible GPU per task where SLURM binds them
         if index >= count:
-            raise RuntimeError(f"LOCAL_RANK={local_rank} but only {count} GPU(s) are visible; ask for one GPU per "
-                               "task (hydra.launcher.gpus_per_node = hydra.launcher.tasks_per_node)")
+            raise RuntimeError(
+                f"LOCAL_RANK={local_rank} but only {count} GPU(s) are visible; ask for one GPU per "
+                "task (hydra.launcher.gpus_per_node = hydra.launcher.tasks_per_node)"
+            )
         device = torch.device("cuda", index)
         torch.cuda.set_device(device)
         dist.init_process_group("nccl", device_id=device)
@@ -150,8 +153,10 @@ def gather_videos(parts: dict[str, torch.Tensor] | None, n_videos: int) -> dict[
     index = out.pop("index")
     if len(index) != n_videos or not torch.equal(torch.sort(index).values, torch.arange(n_videos)):
         counts = torch.bincount(index, minlength=n_videos)
-        raise RuntimeError(f"evaluation gathered {len(index)} rows for {n_videos} videos over {world_size()} "
-                           f"rank(s): {int((counts == 0).sum())} missing, {int((counts > 1).sum())} repeated")
+        raise RuntimeError(
+            f"evaluation gathered {len(index)} rows for {n_videos} videos over {world_size()} "
+            f"rank(s): {int((counts == 0).sum())} missing, {int((counts > 1).sum())} repeated"
+        )
     if world_size() == 1:
         return out  # already in order
     order = torch.argsort(index)
@@ -249,7 +254,7 @@ class AllReduceBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
         stats = _SumOverRanks.apply(local * 0 if _standing_in else local)
         count = stats[-1]
         mean = stats[:c] / count
-        var = (stats[c:2 * c] / count - mean * mean).clamp_min(0)
+        var = (stats[c : 2 * c] / count - mean * mean).clamp_min(0)
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
@@ -268,8 +273,9 @@ def convert_sync_batchnorm(module: torch.nn.Module, device: torch.device) -> tor
         return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
     for name, child in module.named_children():
         if isinstance(child, torch.nn.modules.batchnorm._BatchNorm):
-            new = AllReduceBatchNorm(child.num_features, child.eps, child.momentum, child.affine,
-                                     child.track_running_stats)
+            new = AllReduceBatchNorm(
+                child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats
+            )
             new.load_state_dict(child.state_dict())
             module._modules[name] = new.to(device).train(child.training)
         else:
@@ -284,5 +290,6 @@ def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                   find_unused_parameters=False)
+    return DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=False
+    )

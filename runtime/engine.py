@@ -1,4 +1,5 @@
 """Shared training plumbing: device, seeding, deterministic loaders, optimiser and schedule, mixed precision."""
+
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +12,8 @@ from torch.utils.data import DataLoader
 
 from datasets.clips import ClipDataset, collate_clips
 from runtime import distributed
-from experiment.checks import OPTIMIZERS
+
+OPTIMIZERS = ("sgd", "adamw")  # method.optim.name: make_optimizer builds them
 
 
 def pick_device(name: str) -> torch.device:
@@ -72,8 +74,10 @@ def to_device(batch: dict, device: torch.device, finish=None) -> dict:
         out[k] = v
     if "colour" in out:
         if finish is None:
-            raise ValueError("this batch holds uint8 clips whose colour stage is deferred to the device "
-                             "(input.colour_on); pass finish=<the dataset>.finish to engine.to_device")
+            raise ValueError(
+                "this batch holds uint8 clips whose colour stage is deferred to the device "
+                "(input.colour_on); pass finish=<the dataset>.finish to engine.to_device"
+            )
         out["clips"] = finish(out["clips"], out.pop("colour"))
     return out  # clips become channels_last_3d where they enter a backbone (methods.backbones.base.channels_last)
 
@@ -86,16 +90,27 @@ def place_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module
     return model
 
 
-def train_step(model, batch: dict, optimizer, device: torch.device, weight: float = 1.0, stand_in: bool = False,
-               check_loss=None, finish=None):
-    """One pretraining step (``protocols/pretrain.py``): the batch to the device (completed there by ``finish``
-    when its colour stage was deferred), forward under :func:`autocast`, ``check_loss(loss)`` (it may raise, before
-    any gradient), zero_grad, backward of ``loss * weight``, optimiser step. ``weight`` and ``stand_in`` are the
-    multi-process step weight and stand-in flag (runtime/distributed.py). Returns the method's output."""
+def train_step(
+    model,
+    batch: dict,
+    optimizer,
+    device: torch.device,
+    weight: float = 1.0,
+    stand_in: bool = False,
+    check_loss=None,
+    finish=None,
+    forward=None,
+):
+    """One training step, of pretraining (``protocols/pretrain.py``) and fine-tuning (``protocols/finetune.py``):
+    the batch to the device (completed there by ``finish`` when its colour stage was deferred), forward under
+    :func:`autocast`, ``check_loss(loss)`` (it may raise, before any gradient), zero_grad, backward of
+    ``loss * weight``, optimiser step. ``forward(model, batch)`` gives the loss, or an output with a ``loss``
+    (default: ``model(batch)``, a method's output). ``weight`` and ``stand_in`` are the multi-process step weight and
+    stand-in flag (runtime/distributed.py). Returns the forward's output."""
     batch = to_device(batch, device, finish)
     with autocast(device), distributed.stand_in_step(stand_in):
-        out = model(batch)
-    loss = out.loss
+        out = model(batch) if forward is None else forward(model, batch)
+    loss = out if torch.is_tensor(out) else out.loss
     if check_loss is not None:
         check_loss(loss)
     optimizer.zero_grad(set_to_none=True)
@@ -109,7 +124,13 @@ class _EpochBatches:
     the epoch (``(epoch, index)``), so that worker processes that outlive an epoch draw that epoch's augmentation."""
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, evaluation: bool):
-        self.n, self.batch_size, self.shuffle, self.seed, self.evaluation = n, int(batch_size), shuffle, seed, evaluation
+        self.n, self.batch_size, self.shuffle, self.seed, self.evaluation = (
+            n,
+            int(batch_size),
+            shuffle,
+            seed,
+            evaluation,
+        )
         self.epoch = 0
 
     def global_batches(self) -> list[list[int]]:
@@ -117,7 +138,7 @@ class _EpochBatches:
         if self.shuffle:
             s = int(np.random.SeedSequence([self.seed, self.epoch, 7]).generate_state(1)[0])
             order = torch.randperm(self.n, generator=torch.Generator().manual_seed(s)).tolist()
-        return [order[i:i + self.batch_size] for i in range(0, self.n, self.batch_size)]
+        return [order[i : i + self.batch_size] for i in range(0, self.n, self.batch_size)]
 
     def batches(self) -> list[list[int]]:
         world = distributed.world_size()
@@ -125,7 +146,7 @@ class _EpochBatches:
             return self.global_batches()
         if self.evaluation:  # a contiguous share of the videos, in batches of batch_size per rank
             mine = _share(list(range(self.n)), distributed.rank(), world)
-            return [mine[i:i + self.batch_size] for i in range(0, len(mine), self.batch_size)]
+            return [mine[i : i + self.batch_size] for i in range(0, len(mine), self.batch_size)]
         return [_share(b, distributed.rank(), world) for b in self.global_batches()]
 
     def __iter__(self):
@@ -154,8 +175,17 @@ class EpochLoader:
     (nothing padded or dropped: the ranks together see every video once; gather with
     ``distributed.gather_videos``)."""
 
-    def __init__(self, dataset: ClipDataset, batch_size: int, shuffle: bool, seed: int, workers: int,
-                 device: torch.device, evaluation: bool = False, persistent: bool = True):
+    def __init__(
+        self,
+        dataset: ClipDataset,
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        workers: int,
+        device: torch.device,
+        evaluation: bool = False,
+        persistent: bool = True,
+    ):
         self.dataset = dataset
         self.sampler = _EpochBatches(len(dataset), batch_size, shuffle, seed, evaluation)
         self.loader = DataLoader(dataset, batch_sampler=self.sampler, **_loader_args(workers, device, persistent))
@@ -173,8 +203,9 @@ class EpochLoader:
         self.loader._iterator = None
 
 
-def make_loader(dataset: ClipDataset, batch_size: int, shuffle: bool, seed: int, epoch: int, workers: int,
-                device: torch.device) -> DataLoader:
+def make_loader(
+    dataset: ClipDataset, batch_size: int, shuffle: bool, seed: int, epoch: int, workers: int, device: torch.device
+) -> DataLoader:
     """One epoch's training loader (an :class:`EpochLoader` whose workers end with the epoch)."""
     return EpochLoader(dataset, batch_size, shuffle, seed, workers, device, persistent=False).epoch(epoch)
 
@@ -188,7 +219,7 @@ def _share(items: list[int], rank: int, world: int) -> list[int]:
     """Rank ``rank``'s contiguous share of ``items``; shares differ in size by at most one, lower ranks first."""
     q, r = divmod(len(items), world)
     start = rank * q + min(rank, r)
-    return items[start:start + q + (rank < r)]
+    return items[start : start + q + (rank < r)]
 
 
 def _loader_args(workers: int, device: torch.device, persistent: bool) -> dict:
@@ -197,9 +228,14 @@ def _loader_args(workers: int, device: torch.device, persistent: bool) -> dict:
     # method's random draws (pretext permutations, graph views) by whether the workers were just started, so a run
     # resumed at epoch k would differ from an uninterrupted one. Items never use the worker seed (their randomness
     # is a function of (seed, epoch, index)).
-    return dict(num_workers=workers, collate_fn=collate_clips, pin_memory=device.type == "cuda",
-                persistent_workers=persistent and workers > 0, prefetch_factor=4 if workers > 0 else None,
-                generator=torch.Generator().manual_seed(0))
+    return dict(
+        num_workers=workers,
+        collate_fn=collate_clips,
+        pin_memory=device.type == "cuda",
+        persistent_workers=persistent and workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+        generator=torch.Generator().manual_seed(0),
+    )
 
 
 def stand_in(dataset: ClipDataset, indices: list[int]) -> dict:
@@ -219,8 +255,9 @@ def stand_in(dataset: ClipDataset, indices: list[int]) -> dict:
 # both against timm, group by group and epoch by epoch.
 
 
-def make_optimizer(model: torch.nn.Module, lr: float, momentum: float, weight_decay: float,
-                   name: str = "sgd") -> torch.optim.Optimizer:
+def make_optimizer(
+    model: torch.nn.Module, lr: float, momentum: float, weight_decay: float, name: str = "sgd"
+) -> torch.optim.Optimizer:
     """``sgd``: SGD with Nesterov momentum (timm's ``sgd``); ``adamw``: AdamW with betas (0.9, 0.999), ``momentum``
     unused (timm's ``adamw``). Either way no weight decay on biases and other 1-d parameters (norm layers);
     foreach."""
@@ -238,8 +275,9 @@ def make_optimizer(model: torch.nn.Module, lr: float, momentum: float, weight_de
 
 def optimizer_from_config(model: torch.nn.Module, optim) -> torch.optim.Optimizer:
     """:func:`make_optimizer` from a method config's ``optim`` node (``name`` may be absent: SGD)."""
-    return make_optimizer(model, float(optim.lr), float(optim.momentum), float(optim.weight_decay),
-                          str(optim.get("name", "sgd")))
+    return make_optimizer(
+        model, float(optim.lr), float(optim.momentum), float(optim.weight_decay), str(optim.get("name", "sgd"))
+    )
 
 
 class CosineSchedule:

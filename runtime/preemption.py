@@ -20,6 +20,7 @@ moments, after its records were written, does one of two things:
 ``experiment.app.run`` calls it when a run ends, whether it wrote its records or raised: its outcome no longer
 changes, so neither requeueing nor killing it does any good.
 """
+
 from __future__ import annotations
 
 import logging

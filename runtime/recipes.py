@@ -8,6 +8,7 @@ per-backbone settings) is the method config's ``released`` section. A method wit
 Schedules share one interface: ``begin(epoch)`` before an epoch's training, ``end(epoch, metrics)`` after its
 validation (``metrics``: the validation values by name), ``state_dict()`` / ``load_state_dict()`` for resuming.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,12 +43,19 @@ def describe_fallback(cfg: DictConfig) -> str | None:
     r = effective(cfg)
     if not r.get("fallback"):
         return None
-    return (f"method={cfg.method.name} has no released code: recipe.{', recipe.'.join(r['fallback'])} use the "
-            "suite's (methods/RECIPES.md)")
+    return (
+        f"method={cfg.method.name} has no released code: recipe.{', recipe.'.join(r['fallback'])} use the "
+        "suite's (methods/RECIPES.md)"
+    )
 
 
-def plain_sgd(model: torch.nn.Module, lr: float, momentum: float, weight_decay: float,
-              groups: list[list[torch.nn.Parameter]] | None = None) -> torch.optim.SGD:
+def plain_sgd(
+    model: torch.nn.Module,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    groups: list[list[torch.nn.Parameter]] | None = None,
+) -> torch.optim.SGD:
     """The released optimiser: ``torch.optim.SGD`` with plain (not Nesterov) momentum and weight decay on every
     parameter, biases and BatchNorm included; ``groups``: explicit parameter groups (each a list), lr set later."""
     params = [p for p in model.parameters() if p.requires_grad] if groups is None else [{"params": g} for g in groups]
@@ -91,15 +99,18 @@ class Plateau(Schedule):
 
     def __init__(self, optimizer, metric: str, factor: float, patience: int, min_lr: float):
         self.metric = metric
-        self.inner = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=float(factor),
-                                                                patience=int(patience), min_lr=float(min_lr))
+        self.inner = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=float(factor), patience=int(patience), min_lr=float(min_lr)
+        )
 
     def end(self, epoch: int, metrics: dict) -> None:
         value = metrics.get(self.metric)
         if value is None or value != value:
-            raise RuntimeError(f"the plateau schedule steps on the validation {self.metric!r}, which epoch "
-                               f"{epoch + 1} did not give (values: {metrics}); give the run a validation split "
-                               "(pretrain.val_fraction > 0) or use recipe.optimizer=suite")
+            raise RuntimeError(
+                f"the plateau schedule steps on the validation {self.metric!r}, which epoch "
+                f"{epoch + 1} did not give (values: {metrics}); give the run a validation split "
+                "(pretrain.val_fraction > 0) or use recipe.optimizer=suite"
+            )
         self.inner.step(float(value))
 
     def state_dict(self) -> dict:
@@ -138,8 +149,13 @@ def finetune_settings(cfg: DictConfig) -> dict:
     p = OmegaConf.to_container(cfg.protocol.finetune, resolve=True)
     if effective(cfg)["finetune"] == "released":
         rel = dict(released_section(cfg)["finetune"])
-        return rel | {"warmup_epochs": 0, "select": "val_loss", "augment": "crop", "val_clips": 1,
-                      "clip_len": p["clip_len"]}
+        return rel | {
+            "warmup_epochs": 0,
+            "select": "val_loss",
+            "augment": "crop",
+            "val_clips": 1,
+            "clip_len": p["clip_len"],
+        }
     return p | {"ft_lr": None, "schedule": "cosine", "plateau": None, "select": "val_top1", "augment": "suite"}
 
 

@@ -1,1 +1,2 @@
-"""SLURM support: the local test cluster (``slurm/local-cluster.sh``) and sweep status (``python -m slurm.status``)."""
+"""SLURM support: the DVC pipeline's launch code (``slurm/launch.py``), sweep status (``python -m slurm.status``) and
+the local test cluster (``slurm/local-cluster.sh``)."""

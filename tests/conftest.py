@@ -1,14 +1,12 @@
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-# Small, deterministic CPU runs: the machine has 2 cores.
+# Small, deterministic CPU runs: the machine has 2 cores. (The tests' helpers are importable through pyproject.toml's
+# pytest `pythonpath`.)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.append(str(Path(__file__).parent))
 
-import torch  # noqa: E402
+import torch
 
 torch.set_num_threads(1)
 

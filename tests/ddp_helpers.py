@@ -14,13 +14,21 @@ gradients are summed instead of averaged, 1e-1 without gradient synchronisation.
 The agreement is not that close in every setting: with global batches of 3, at one step the float32 gradient of the
 first convolution is 0.6% off its float64 value in one process alone, and training amplifies that to 1% in 4 epochs.
 """
+
 import csv
 import json
 from pathlib import Path
 
-DDP_ARGS = ["method=supervised", "pretrain.epochs=4", "method.optim.lr=0.01", "pretrain.batch_size=7",
-            "pretrain.val_fraction=0.4", "pretrain.sync_bn=true", "dataset.eval_on=[ucf101]",
-            "method.params.num_clips=1"]  # one clip per video, as when the tolerance below was measured
+DDP_ARGS = [
+    "method=supervised",
+    "pretrain.epochs=4",
+    "method.optim.lr=0.01",
+    "pretrain.batch_size=7",
+    "pretrain.val_fraction=0.4",
+    "pretrain.sync_bn=true",
+    "dataset.eval_on=[ucf101]",
+    "method.params.num_clips=1",
+]  # one clip per video, as when the tolerance below was measured
 SPLIT = {"train": 22, "val": 15, "test": 13, "gallery": 37}  # embedded-ucf101 tiny, split 1, val_fraction 0.4
 RTOL = 1e-3
 CURVE = ("lr", "train_loss", "train_acc", "val_loss", "val_acc")
@@ -55,13 +63,17 @@ def assert_records_count_every_video_once(records: Path, protocols: set[str]) ->
         assert r["n_videos"] == SPLIT["test"] and r["n_skipped"] == 0
         assert r["extra"]["world_size"] == 2
         assert (r["extra"]["n_train"], r["extra"]["n_val"], r["extra"]["n_test"]) == (
-            SPLIT["train"], SPLIT["val"], SPLIT["test"])
+            SPLIT["train"],
+            SPLIT["val"],
+            SPLIT["test"],
+        )
     if "retrieval" in recs:
         assert recs["retrieval"]["extra"]["n_gallery"] == SPLIT["gallery"]
     return recs
 
 
 # -- gloo process groups inside a test (tests/protocols/test_ddp_negatives.py): no torchrun, no Hydra app, no videos --
+
 
 def run_gloo(fn, world: int, tmp: Path, *args, timeout: float = 120.0) -> list:
     """``fn(*args)`` in ``world`` fresh (spawned) processes that form a gloo process group; returns what each rank's
@@ -73,8 +85,10 @@ def run_gloo(fn, world: int, tmp: Path, *args, timeout: float = 120.0) -> list:
     tmp = Path(tmp)
     tmp.mkdir(parents=True, exist_ok=True)
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_gloo_worker, args=(fn, r, world, str(tmp), timeout, args), daemon=True)
-             for r in range(world)]
+    procs = [
+        ctx.Process(target=_gloo_worker, args=(fn, r, world, str(tmp), timeout, args), daemon=True)
+        for r in range(world)
+    ]
     for p in procs:
         p.start()
     deadline = time.monotonic() + timeout
@@ -112,8 +126,13 @@ def _gloo_worker(fn, rank: int, world: int, tmp: str, timeout: float, args: tupl
 
     torch.set_num_threads(1)
     try:
-        dist.init_process_group("gloo", init_method=f"file://{tmp}/store", rank=rank, world_size=world,
-                                timeout=datetime.timedelta(seconds=timeout))
+        dist.init_process_group(
+            "gloo",
+            init_method=f"file://{tmp}/store",
+            rank=rank,
+            world_size=world,
+            timeout=datetime.timedelta(seconds=timeout),
+        )
         out = fn(*args)
         torch.save(out, f"{tmp}/rank{rank}.pt")
     except BaseException:
@@ -150,9 +169,14 @@ class SeededClips:
         epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0]))
         clips = torch.randn(self.k, 3, self.t, self.size, self.size, generator=g)
-        return {"clips": clips, "meta": torch.zeros(self.k), "label": torch.tensor(index % 3),
-                "index": torch.tensor(index), "short": torch.tensor(False),
-                "sample_seed": torch.tensor(sample_seed(self.seed, epoch, index))}
+        return {
+            "clips": clips,
+            "meta": torch.zeros(self.k),
+            "label": torch.tensor(index % 3),
+            "index": torch.tensor(index),
+            "short": torch.tensor(False),
+            "sample_seed": torch.tensor(sample_seed(self.seed, epoch, index)),
+        }
 
 
 def pretrain_seeded(cfg, work: str, n_train: int, n_val: int, width: int = 4, size: int = 16):
@@ -163,9 +187,9 @@ def pretrain_seeded(cfg, work: str, n_train: int, n_val: int, width: int = 4, si
     from omegaconf import OmegaConf
 
     from methods.registry import build_method
+    from protocols.pretrain import pretrain, pretraining_curve
     from runtime import engine
     from runtime.checkpoint import load_checkpoint
-    from protocols.pretrain import pretrain, pretraining_curve
 
     device = torch.device("cpu")
     engine.setup_determinism(device)

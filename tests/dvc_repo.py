@@ -1,4 +1,5 @@
 """A committed copy of this checkout with a small DVC matrix, and the commands the pipeline tests run in it."""
+
 from __future__ import annotations
 
 import json
@@ -29,15 +30,21 @@ def changed_stages(repo, env) -> set[str]:
 
 def copy_repo(dest, matrix: dict, **params_update) -> tuple:
     """A committed copy of this checkout (tracked and new files) with ``matrix`` at preset=smoke."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split("\n")
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split("\n")
     for rel in filter(None, files):
         src = REPO / rel
         if src.is_file() and not rel.startswith(("results/tables/", "results/plots/")):
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
-    for stale in ("dvc.lock", "results/results.csv", "results/metrics.json", "results/pretrain_curves.csv",
-                  "results/missing_cells.txt"):
+    for stale in (
+        "dvc.lock",
+        "results/results.csv",
+        "results/metrics.json",
+        "results/pretrain_curves.csv",
+        "results/missing_cells.txt",
+    ):
         (dest / stale).unlink(missing_ok=True)
     params = yaml.safe_load((dest / "params.yaml").read_text())
     params["matrix"].update(matrix)
@@ -45,8 +52,15 @@ def copy_repo(dest, matrix: dict, **params_update) -> tuple:
     params["local"] = {"jobs": 2, "threads_per_job": 1}
     params.update(params_update)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "copy"]):
         sh(["git", *cmd], dest, env)
     return dest, env

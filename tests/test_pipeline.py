@@ -1,4 +1,5 @@
 """The DVC pipeline end to end on a small matrix (preset=smoke), in a copy of the repository, with launcher: local."""
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,13 @@ from dvc_repo import changed_stages, copy_repo, dvc, sh
 from helpers import REPO
 
 pytestmark = pytest.mark.slow
-SMOKE = {"methods": ["random", "speednet", "tcgl"], "backbones": ["tiny"], "seeds": [0], "protocols": ["linear",
-                                                                                                       "retrieval"],
-         "datasets": ["ucf101"]}
+SMOKE = {
+    "methods": ["random", "speednet", "tcgl"],
+    "backbones": ["tiny"],
+    "seeds": [0],
+    "protocols": ["linear", "retrieval"],
+    "datasets": ["ucf101"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +33,14 @@ def pipeline_repo(tmp_path_factory):
     Returns the repository, the environment and the two runs' output."""
     repo, env = copy_repo(tmp_path_factory.mktemp("pipeline") / "repo", SMOKE)
     dvc("repro", "data", cwd=repo, env=env)
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     status = repo / "runs" / "pipeline" / "status.json"
     victim, deadline = None, time.time() + 120
     while victim is None and time.time() < deadline:
@@ -47,8 +58,17 @@ def pipeline_repo(tmp_path_factory):
     first_code, first_status = proc.returncode, json.loads(status.read_text())["cells"]
     first_records = {p.name for p in (repo / "results" / "records").glob("*.json")}
     second = dvc("repro", cwd=repo, env=env).stdout
-    return repo, env, {"first": first, "first_code": first_code, "first_status": first_status,
-                       "first_records": first_records, "second": second}
+    return (
+        repo,
+        env,
+        {
+            "first": first,
+            "first_code": first_code,
+            "first_status": first_status,
+            "first_records": first_records,
+            "second": second,
+        },
+    )
 
 
 def records(repo) -> dict[str, bytes]:
@@ -59,14 +79,24 @@ def test_repro_writes_records_tables_plots_and_metrics(pipeline_repo):
     repo, env, _ = pipeline_repo
     df = pd.read_csv(repo / "results" / "results.csv", keep_default_na=False)
     rows = set(zip(df.method, df.weights))
-    assert rows == {("random", "untrained"), ("speednet", "pretrained"), ("tcgl", "pretrained"),
-                    ("tcgl", "untrained")}  # tcgl's STKD makes its own control; speednet's is random
+    assert rows == {
+        ("random", "untrained"),
+        ("speednet", "pretrained"),
+        ("tcgl", "pretrained"),
+        ("tcgl", "untrained"),
+    }  # tcgl's STKD makes its own control; speednet's is random
     assert set(df.protocol) == {"linear", "retrieval"} and set(df.dataset) == {"embedded-ucf101"}
     assert not df.git_dirty.any() and len(set(df.git_sha)) == 1
     assert {"timestamp", "wall_time_s"}.isdisjoint(df.columns)  # no wall clock in a committed output
     assert json.loads((repo / "results" / "metrics.json").read_text())["records"] == {"expected": 8, "missing": 0}
-    for stem in ("action_recognition", "linear_probe", "retrieval_top1", "retrieval", "reported_vs_reproduced",
-                 "protocol_sensitivity"):
+    for stem in (
+        "action_recognition",
+        "linear_probe",
+        "retrieval_top1",
+        "retrieval",
+        "reported_vs_reproduced",
+        "protocol_sensitivity",
+    ):
         assert (repo / "results" / "tables" / f"{stem}.md").stat().st_size > 0
         assert "\\toprule" in (repo / "results" / "tables" / f"{stem}.tex").read_text()
     linear = (repo / "results" / "tables" / "linear_probe.md").read_text()
@@ -81,8 +111,10 @@ def test_repro_writes_records_tables_plots_and_metrics(pipeline_repo):
     assert dvc("status", cwd=repo, env=env).stdout.strip().endswith("up to date.")
     status = sh([sys.executable, "-m", "pipeline", "status"], repo, env).stdout.splitlines()
     cells = {ln.split()[0]: ln.split()[1] for ln in status[1:]}
-    assert cells == {c: "done" for c in ("random__tiny__seed0", "speednet__tiny__seed0", "tcgl__tiny__seed0",
-                                         "tcgl__untrained__tiny__seed0")}
+    assert cells == {
+        c: "done"
+        for c in ("random__tiny__seed0", "speednet__tiny__seed0", "tcgl__tiny__seed0", "tcgl__untrained__tiny__seed0")
+    }
 
 
 def test_a_fresh_clone_reproduces_the_committed_results_byte_for_byte(pipeline_repo, tmp_path):
@@ -106,11 +138,12 @@ def test_the_sweep_stage_depends_on_the_code_its_records_depend_on():
 
     deps = set(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["sweep"]["deps"])
     assert set(EVAL_CODE) <= deps
-    orchestration = {"run.py", "pipeline.py", "config_checks.py", "__init__.py"}
+    orchestration = {"run.py", "__init__.py"}  # the DVC orchestration is pipeline/ and slurm/, outside protocols/
     for module in (REPO / "protocols").glob("*.py"):
         assert f"protocols/{module.name}" in EVAL_CODE or module.name in orchestration, (
             f"protocols/{module.name} is neither code a record depends on (results.provenance.EVAL_CODE and the "
-            "sweep's deps in dvc.yaml) nor orchestration: classify it")
+            "sweep's deps in dvc.yaml) nor orchestration: classify it"
+        )
 
 
 def test_adding_a_seed_runs_only_its_cells(pipeline_repo):
@@ -127,7 +160,11 @@ def test_adding_a_seed_runs_only_its_cells(pipeline_repo):
         dry = sh([sys.executable, "-m", "pipeline", "sweep", "--dry-run"], repo, env).stdout
         assert "8 cell(s) in the matrix, 4 done already, 4 to run" in dry
         assert {ln.split()[-1] for ln in dry.splitlines() if "would run" in ln} == {
-            "random__tiny__seed1", "speednet__tiny__seed1", "tcgl__tiny__seed1", "tcgl__untrained__tiny__seed1"}
+            "random__tiny__seed1",
+            "speednet__tiny__seed1",
+            "tcgl__tiny__seed1",
+            "tcgl__untrained__tiny__seed1",
+        }
     finally:
         params_file.write_text(original)
     assert changed_stages(repo, env) == set()
@@ -168,8 +205,12 @@ def test_a_killed_cell_fails_alone_and_the_rerun_runs_only_it(pipeline_repo):
     assert "tcgl__tiny__seed0: failed" in runs["first"] and "exit -9" in runs["first"]
     assert "runs/pipeline/logs/tcgl__tiny__seed0.log" in runs["first"]
     states = {n: c["state"] for n, c in runs["first_status"].items()}
-    assert states == {"random__tiny__seed0": "done", "speednet__tiny__seed0": "done", "tcgl__tiny__seed0": "failed",
-                      "tcgl__untrained__tiny__seed0": "done"}
+    assert states == {
+        "random__tiny__seed0": "done",
+        "speednet__tiny__seed0": "done",
+        "tcgl__tiny__seed0": "failed",
+        "tcgl__untrained__tiny__seed0": "done",
+    }
     assert {n.split("__")[0] for n in runs["first_records"] if n != "matrix.json"} == {"random", "speednet", "tcgl"}
     assert not any(n.startswith("tcgl__tiny__") for n in runs["first_records"])  # the killed cell wrote nothing
     assert "4 cell(s) in the matrix, 3 done already, 1 to run" in runs["second"]

@@ -1,4 +1,5 @@
 """Helpers for tests that need real video files and hand-written split files (independent of the generator)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,14 @@ def frame_pattern(n: int, h: int = 32, w: int = 48, seed: int = 0) -> np.ndarray
     return frames
 
 
-def write_video(path: Path, frames: np.ndarray, fps: int = 25, codec: str = "mpeg4", gop: int | None = None,
-                pts: list[int] | None = None) -> Path:
+def write_video(
+    path: Path,
+    frames: np.ndarray,
+    fps: int = 25,
+    codec: str = "mpeg4",
+    gop: int | None = None,
+    pts: list[int] | None = None,
+) -> Path:
     """``gop``: keyframe interval (the codec's default otherwise); ``pts``: frame timestamps in 1/fps units (default
     0, 1, 2, ...; gaps make a variable-frame-rate file where the container allows it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,8 +58,8 @@ def make_ucf_root(root: Path, classes=("MoveLeft", "MoveRight"), groups=3, clips
                 for j in range(1, clips + 1):
                     rel = f"{c}/v_{c}_g{g:02d}_c{j:02d}.avi"
                     (test.append(rel) if g == k else train.append(f"{rel} {ci + 1}"))
-        (spl / f"trainlist0{k}.txt").write_bytes("".join(l + "\r\n" for l in train).encode())
-        (spl / f"testlist0{k}.txt").write_bytes("".join(l + "\r\n" for l in test).encode())
+        (spl / f"trainlist0{k}.txt").write_bytes("".join(line + "\r\n" for line in train).encode())
+        (spl / f"testlist0{k}.txt").write_bytes("".join(line + "\r\n" for line in test).encode())
     for ci, c in enumerate(classes):
         for g in range(1, groups + 1):
             for j in range(1, clips + 1):

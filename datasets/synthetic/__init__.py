@@ -10,6 +10,7 @@ Modules: ``spec`` (version, sizes and their table, class lists), ``motions`` (th
 (folder and split-file layouts), ``render`` (frames of one video, what they do and do not reveal, encoding),
 ``generate`` (a whole dataset, its manifest, staleness), ``cli`` (the command line).
 """
+
 from datasets.synthetic.cli import main
 from datasets.synthetic.generate import MANIFEST, generate, stale_reason
 from datasets.synthetic.layout import (
@@ -26,7 +27,23 @@ from datasets.synthetic.render import render_video, write_video
 from datasets.synthetic.spec import LAYOUTS, SIZES, VERSION, SizeSpec, classes
 
 __all__ = [
-    "HMDB_SPLIT_DIR", "LAYOUTS", "MANIFEST", "SIZES", "UCF_SPLIT_DIR", "UCF_VIDEO_DIR", "VERSION", "SizeSpec",
-    "VideoItem", "classes", "generate", "hmdb_flags", "main", "plan_videos", "render_video", "split_files",
-    "stale_reason", "ucf_test_groups", "write_video",
+    "HMDB_SPLIT_DIR",
+    "LAYOUTS",
+    "MANIFEST",
+    "SIZES",
+    "UCF_SPLIT_DIR",
+    "UCF_VIDEO_DIR",
+    "VERSION",
+    "SizeSpec",
+    "VideoItem",
+    "classes",
+    "generate",
+    "hmdb_flags",
+    "main",
+    "plan_videos",
+    "render_video",
+    "split_files",
+    "stale_reason",
+    "ucf_test_groups",
+    "write_video",
 ]

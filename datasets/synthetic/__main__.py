@@ -1,4 +1,5 @@
 """``python -m datasets.synthetic ...``: the generator's command line (``datasets.synthetic.cli``)."""
+
 import sys
 
 from datasets.synthetic.cli import main

@@ -6,6 +6,7 @@
 ``--set`` overrides a ``SizeSpec`` field of the size (tuples comma-separated); the run prints where it wrote the
 videos, split files and manifest, and the train / test counts of each split. Exit status 2 on a bad argument.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,16 +35,23 @@ def _apply_overrides(spec: SizeSpec, pairs: list[str]) -> SizeSpec:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m datasets.synthetic",
-                                description="Write a synthetic motion-class video dataset in an official layout.")
+    p = argparse.ArgumentParser(
+        prog="python -m datasets.synthetic",
+        description="Write a synthetic motion-class video dataset in an official layout.",
+    )
     p.add_argument("--layout", choices=LAYOUTS, required=True)
     p.add_argument("--size", choices=sorted(SIZES), default="small")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="dataset root to create (absent or empty)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing synthetic dataset at --out")
     p.add_argument("--workers", type=int, default=1, help="processes for rendering + encoding (default 1)")
-    p.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE",
-                   help="override a SizeSpec field, e.g. --set noise_std=6 --set distractors=0,3")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KNOB=VALUE",
+        help="override a SizeSpec field, e.g. --set noise_std=6 --set distractors=0,3",
+    )
     args = p.parse_args(argv)
     try:
         spec = _apply_overrides(SIZES[args.size], args.set)
@@ -56,8 +64,10 @@ def main(argv=None) -> int:
     items = plan_videos(args.layout, spec, args.seed)
     names = [m.name for m in classes(args.layout, spec)]
     print(f"wrote {args.layout} size={spec.name} seed={args.seed} to {root.resolve()} in {elapsed:.1f}s")
-    print(f"  {len(names)} classes, {len(items)} videos: {spec.width}x{spec.height} px, {spec.frames} frames "
-          f"@ {spec.fps} fps, mpeg4 .avi")
+    print(
+        f"  {len(names)} classes, {len(items)} videos: {spec.width}x{spec.height} px, {spec.frames} frames "
+        f"@ {spec.fps} fps, mpeg4 .avi"
+    )
     print(f"  classes: {' '.join(names)}")
     splits = sorted(split_files(args.layout, spec, args.seed, items))
     video_glob = f"{UCF_VIDEO_DIR}/<Class>/*.avi" if args.layout == "ucf101" else "<class>/*.avi"

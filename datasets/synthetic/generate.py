@@ -2,6 +2,7 @@
 processes, manifest), the manifest ``SYNTHETIC.json`` (``MANIFEST``, ``_manifest``) and ``stale_reason``, which tells
 whether a dataset on disk is what this code generates.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,8 +27,9 @@ def _write_item(args) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- generate
-def generate(out, layout: str, size: str | SizeSpec = "small", seed: int = 0, *, overwrite: bool = False,
-             workers: int = 1) -> Path:
+def generate(
+    out, layout: str, size: str | SizeSpec = "small", seed: int = 0, *, overwrite: bool = False, workers: int = 1
+) -> Path:
     """Write a synthetic dataset to ``out`` (the dataset root, returned). ``out`` must be absent or empty, or a
     previous synthetic dataset with ``overwrite=True``. Written to a sibling temp folder, then renamed."""
     _check_layout(layout)
@@ -39,8 +41,10 @@ def generate(out, layout: str, size: str | SizeSpec = "small", seed: int = 0, *,
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not overwrite:
-            raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True (--overwrite) to replace a "
-                                  "synthetic dataset, or choose another folder")
+            raise FileExistsError(
+                f"{out} exists and is not empty; pass overwrite=True (--overwrite) to replace a "
+                "synthetic dataset, or choose another folder"
+            )
         if not (out / MANIFEST).is_file():
             raise FileExistsError(f"{out} is not a synthetic dataset (no {MANIFEST}); refusing to overwrite it")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -87,8 +91,9 @@ def stale_reason(root, layout: str, size: str | SizeSpec, seed: int) -> str | No
     want = json.loads(json.dumps(_manifest(layout, spec, seed, plan_videos(layout, spec, seed))))
     if have.get("version") != want["version"]:
         return f"it was written by generator version {have.get('version')}, this code writes version {VERSION}"
-    diff = sorted(k for k in set(want["spec"]) | set(have.get("spec", {}))
-                  if want["spec"].get(k) != have.get("spec", {}).get(k))
+    diff = sorted(
+        k for k in set(want["spec"]) | set(have.get("spec", {})) if want["spec"].get(k) != have.get("spec", {}).get(k)
+    )
     if diff:
         return f"its size spec differs in {', '.join(diff)}"
     for key in ("layout", "seed", "num_videos", "classes"):
@@ -99,10 +104,23 @@ def stale_reason(root, layout: str, size: str | SizeSpec, seed: int) -> str | No
 
 def _manifest(layout: str, spec: SizeSpec, seed: int, items: list[VideoItem]) -> dict:
     return {
-        "generator": "datasets.synthetic", "version": VERSION, "layout": layout, "size": spec.name, "seed": int(seed),
-        "spec": dataclasses.asdict(spec), "num_videos": len(items),
-        "video": {"width": spec.width, "height": spec.height, "frames": spec.frames, "fps": spec.fps,
-                  "codec": "mpeg4", "container": "avi", "pix_fmt": "yuv420p"},
-        "classes": [{"name": m.name, "description": m.description, "reverse_of": m.reverse_of}
-                    for m in classes(layout, spec)],
+        "generator": "datasets.synthetic",
+        "version": VERSION,
+        "layout": layout,
+        "size": spec.name,
+        "seed": int(seed),
+        "spec": dataclasses.asdict(spec),
+        "num_videos": len(items),
+        "video": {
+            "width": spec.width,
+            "height": spec.height,
+            "frames": spec.frames,
+            "fps": spec.fps,
+            "codec": "mpeg4",
+            "container": "avi",
+            "pix_fmt": "yuv420p",
+        },
+        "classes": [
+            {"name": m.name, "description": m.description, "reverse_of": m.reverse_of} for m in classes(layout, spec)
+        ],
     }

@@ -13,6 +13,7 @@ Layouts (as the official archives extract; read by ``datasets.splits.load_split`
             0 unused; LF). Per class and split, whole sources (``SynthSS``) are drawn: ~70% train, ~30% test, a few 0.
     Both: ROOT/SYNTHETIC.json records the generator version, seed, size spec and class list.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,15 +47,18 @@ def plan_videos(layout: str, spec: SizeSpec, seed: int) -> list[VideoItem]:
     for ci, m in enumerate(classes(layout, spec)):
         if layout == "ucf101":
             for g in range(1, spec.ucf_groups + 1):
-                n = int(_rng(seed, lk, _COUNT, ci, g).integers(spec.ucf_clips_per_group[0],
-                                                                spec.ucf_clips_per_group[1] + 1))
+                n = int(
+                    _rng(seed, lk, _COUNT, ci, g).integers(spec.ucf_clips_per_group[0], spec.ucf_clips_per_group[1] + 1)
+                )
                 items += [VideoItem(f"{m.name}/v_{m.name}_g{g:02d}_c{c:02d}.avi", ci, g, c) for c in range(1, n + 1)]
         else:
             for s in range(1, sum(spec.hmdb_sources) + 1):
                 r = _rng(seed, lk, _NAME, ci, s)
                 view, quality = ("fr", "ba", "le", "ri")[r.integers(4)], ("goo", "med", "bad")[r.integers(3)]
-                items += [VideoItem(f"{m.name}/Synth{s:02d}_{m.name}_f_nm_np1_{view}_{quality}_{c - 1}.avi", ci, s, c)
-                          for c in range(1, spec.hmdb_clips_per_source + 1)]
+                items += [
+                    VideoItem(f"{m.name}/Synth{s:02d}_{m.name}_f_nm_np1_{view}_{quality}_{c - 1}.avi", ci, s, c)
+                    for c in range(1, spec.hmdb_clips_per_source + 1)
+                ]
     return items
 
 
@@ -79,7 +83,8 @@ def split_files(layout: str, spec: SizeSpec, seed: int, items: list[VideoItem]) 
         for k in (1, 2, 3):
             test = set(ucf_test_groups(spec.ucf_groups, k))
             files[f"{UCF_SPLIT_DIR}/trainlist0{k}.txt"] = crlf(
-                f"{v.relpath} {v.class_index + 1}" for v in items if v.group not in test)
+                f"{v.relpath} {v.class_index + 1}" for v in items if v.group not in test
+            )
             files[f"{UCF_SPLIT_DIR}/testlist0{k}.txt"] = crlf(v.relpath for v in items if v.group in test)
     else:
         for ci, m in enumerate(motions):
@@ -87,7 +92,8 @@ def split_files(layout: str, spec: SizeSpec, seed: int, items: list[VideoItem]) 
             for k in (1, 2, 3):
                 flags = hmdb_flags(spec, seed, ci, k)
                 files[f"{HMDB_SPLIT_DIR}/{m.name}_test_split{k}.txt"] = "".join(
-                    f"{v.relpath.split('/', 1)[1]} {flags[v.group]} \n" for v in mine).encode("ascii")
+                    f"{v.relpath.split('/', 1)[1]} {flags[v.group]} \n" for v in mine
+                ).encode("ascii")
     return files
 
 

@@ -31,6 +31,7 @@ pooled clip features and the order pretext tasks stayed at chance (BENCHMARKS.md
 No motion appears in both catalogues (e.g. UCF has constant-speed rotation, HMDB only accelerating/decelerating spins),
 so the two layouts support a transfer evaluation.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,11 +45,25 @@ Pose = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # dx, dy (px), dan
 _S = 1 / math.sqrt(2)
 # name -> unit vector in image coordinates (y down)
 DIRECTIONS: dict[str, tuple[float, float]] = {
-    "Left": (-1.0, 0.0), "Right": (1.0, 0.0), "Up": (0.0, -1.0), "Down": (0.0, 1.0),
-    "UpLeft": (-_S, -_S), "UpRight": (_S, -_S), "DownLeft": (-_S, _S), "DownRight": (_S, _S),
+    "Left": (-1.0, 0.0),
+    "Right": (1.0, 0.0),
+    "Up": (0.0, -1.0),
+    "Down": (0.0, 1.0),
+    "UpLeft": (-_S, -_S),
+    "UpRight": (_S, -_S),
+    "DownLeft": (-_S, _S),
+    "DownRight": (_S, _S),
 }
-OPPOSITE = {"Left": "Right", "Right": "Left", "Up": "Down", "Down": "Up",
-            "UpLeft": "DownRight", "DownRight": "UpLeft", "UpRight": "DownLeft", "DownLeft": "UpRight"}
+OPPOSITE = {
+    "Left": "Right",
+    "Right": "Left",
+    "Up": "Down",
+    "Down": "Up",
+    "UpLeft": "DownRight",
+    "DownRight": "UpLeft",
+    "UpRight": "DownLeft",
+    "DownLeft": "UpRight",
+}
 CARDINAL = ("Left", "Right", "Up", "Down")
 DIAGONAL = ("UpLeft", "UpRight", "DownLeft", "DownRight")
 
@@ -158,8 +173,7 @@ def _curve(turn: str, d: str):
 
     def fn(tau, a):
         phi = phi0 + k * tau
-        return (a.travel / k * (np.sin(phi) - math.sin(phi0)), -a.travel / k * (np.cos(phi) - math.cos(phi0)),
-                0.0, 0.0)
+        return (a.travel / k * (np.sin(phi) - math.sin(phi0)), -a.travel / k * (np.cos(phi) - math.cos(phi0)), 0.0, 0.0)
 
     return fn
 
@@ -203,25 +217,65 @@ def _ucf_catalogue() -> list[Motion]:
     add, pair = out.add, out.pair
 
     # the 12 classes of `small` (the first 8 are `tiny`): 6 time-reversal pairs
-    pair("TranslateLeft", "constant-speed translation to the left", _move("Left", lambda t: t),
-         "TranslateRight", "constant-speed translation to the right")
-    pair("TranslateUp", "constant-speed translation upwards", _move("Up", lambda t: t),
-         "TranslateDown", "constant-speed translation downwards")
-    pair("RotateClockwise", "in-place rotation, clockwise on screen", _rotate(1.0),
-         "RotateCounterclockwise", "in-place rotation, counter-clockwise on screen")
-    pair("Grow", "in-place steady growth by e^log_scale over the whole video", _scale(_ramp),
-         "Shrink", "in-place shrinking")
-    pair("AccelerateRight", "moves right, speeding up from rest", _move("Right", lambda t: t * t),
-         "DecelerateLeft", "moves left, slowing down to rest")
-    pair("LeftThenUp", "half the time left, then up", _legs("Left", "Up"),
-         "DownThenRight", "half the time down, then right")
+    pair(
+        "TranslateLeft",
+        "constant-speed translation to the left",
+        _move("Left", lambda t: t),
+        "TranslateRight",
+        "constant-speed translation to the right",
+    )
+    pair(
+        "TranslateUp",
+        "constant-speed translation upwards",
+        _move("Up", lambda t: t),
+        "TranslateDown",
+        "constant-speed translation downwards",
+    )
+    pair(
+        "RotateClockwise",
+        "in-place rotation, clockwise on screen",
+        _rotate(1.0),
+        "RotateCounterclockwise",
+        "in-place rotation, counter-clockwise on screen",
+    )
+    pair(
+        "Grow",
+        "in-place steady growth by e^log_scale over the whole video",
+        _scale(_ramp),
+        "Shrink",
+        "in-place shrinking",
+    )
+    pair(
+        "AccelerateRight",
+        "moves right, speeding up from rest",
+        _move("Right", lambda t: t * t),
+        "DecelerateLeft",
+        "moves left, slowing down to rest",
+    )
+    pair(
+        "LeftThenUp",
+        "half the time left, then up",
+        _legs("Left", "Up"),
+        "DownThenRight",
+        "half the time down, then right",
+    )
     # bench extension
     for d in DIAGONAL[::2]:
-        pair(f"Translate{d}", f"constant-speed translation {d}", _move(d, lambda t: t),
-             f"Translate{OPPOSITE[d]}", f"constant-speed translation {OPPOSITE[d]}")
+        pair(
+            f"Translate{d}",
+            f"constant-speed translation {d}",
+            _move(d, lambda t: t),
+            f"Translate{OPPOSITE[d]}",
+            f"constant-speed translation {OPPOSITE[d]}",
+        )
     for d in ("Left", "Up", "Down", *DIAGONAL):
-        pair(f"Accelerate{d}", f"moves {d}, speeding up from rest", _move(d, lambda t: t * t),
-             f"Decelerate{OPPOSITE[d]}", f"moves {OPPOSITE[d]}, slowing down to rest")
+        pair(
+            f"Accelerate{d}",
+            f"moves {d}, speeding up from rest",
+            _move(d, lambda t: t * t),
+            f"Decelerate{OPPOSITE[d]}",
+            f"moves {OPPOSITE[d]}, slowing down to rest",
+        )
     done = {"LeftThenUp", "DownThenRight"}
     for group in (CARDINAL, DIAGONAL):
         for a in group:
@@ -233,27 +287,55 @@ def _ucf_catalogue() -> list[Motion]:
                 if rname == name:  # A then -A is its own time reversal
                     add(Motion(name, f"half the time {a}, then {b} (palindromic)", _legs(a, b)))
                 else:
-                    pair(name, f"half the time {a}, then {b}", _legs(a, b),
-                         rname, f"half the time {OPPOSITE[b]}, then {OPPOSITE[a]}")
+                    pair(
+                        name,
+                        f"half the time {a}, then {b}",
+                        _legs(a, b),
+                        rname,
+                        f"half the time {OPPOSITE[b]}, then {OPPOSITE[a]}",
+                    )
                 done |= {name, rname}
     for d in DIRECTIONS:  # every direction: X+d pairs with its reversal X'+opposite(d)
         o = OPPOSITE[d]
-        pair(f"RotateClockwiseMoving{d}", f"rotates clockwise while translating {d}",
-             _combine(_rotate(1.0), _move(d, lambda t: t)),
-             f"RotateCounterclockwiseMoving{o}", f"rotates counter-clockwise while translating {o}")
+        pair(
+            f"RotateClockwiseMoving{d}",
+            f"rotates clockwise while translating {d}",
+            _combine(_rotate(1.0), _move(d, lambda t: t)),
+            f"RotateCounterclockwiseMoving{o}",
+            f"rotates counter-clockwise while translating {o}",
+        )
     for d in DIRECTIONS:
         o = OPPOSITE[d]
-        pair(f"GrowMoving{d}", f"grows while translating {d}",
-             _combine(_scale(_ramp), _move(d, lambda t: t)),
-             f"ShrinkMoving{o}", f"shrinks while translating {o}")
-    add(Motion("RotateClockwiseThenCounterclockwise", "rotates clockwise, then back (palindromic)",
-               _rotate(1.0, lambda t: 0.5 - np.abs(t - 0.5))))
-    add(Motion("RotateCounterclockwiseThenClockwise", "rotates counter-clockwise, then back (palindromic)",
-               _rotate(-1.0, lambda t: 0.5 - np.abs(t - 0.5))))
+        pair(
+            f"GrowMoving{d}",
+            f"grows while translating {d}",
+            _combine(_scale(_ramp), _move(d, lambda t: t)),
+            f"ShrinkMoving{o}",
+            f"shrinks while translating {o}",
+        )
+    add(
+        Motion(
+            "RotateClockwiseThenCounterclockwise",
+            "rotates clockwise, then back (palindromic)",
+            _rotate(1.0, lambda t: 0.5 - np.abs(t - 0.5)),
+        )
+    )
+    add(
+        Motion(
+            "RotateCounterclockwiseThenClockwise",
+            "rotates counter-clockwise, then back (palindromic)",
+            _rotate(-1.0, lambda t: 0.5 - np.abs(t - 0.5)),
+        )
+    )
     for a in CARDINAL:  # 45-degree turns; the catalogue is longer than 101, `bench` takes the first 101
         for b in DIAGONAL:
-            pair(f"{a}Then{b}", f"half the time {a}, then {b}", _legs(a, b),
-                 f"{OPPOSITE[b]}Then{OPPOSITE[a]}", f"half the time {OPPOSITE[b]}, then {OPPOSITE[a]}")
+            pair(
+                f"{a}Then{b}",
+                f"half the time {a}, then {b}",
+                _legs(a, b),
+                f"{OPPOSITE[b]}Then{OPPOSITE[a]}",
+                f"half the time {OPPOSITE[b]}, then {OPPOSITE[a]}",
+            )
     return list(out)
 
 
@@ -263,47 +345,126 @@ def _hmdb_catalogue() -> list[Motion]:
 
     s = _snake
     # the 10 classes of `small` (the first 6 are `tiny`): 5 time-reversal pairs
-    pair("orbit_cw", "centre moves on a circle, clockwise", _orbit(1.0),
-         "orbit_ccw", "centre moves on a circle, counter-clockwise")
-    pair("zigzag_right", "moves right on a triangle-wave path", _perp_wave("Right", lambda t: _tri(3.0 * t)),
-         "zigzag_left", "moves left on a triangle-wave path")
+    pair(
+        "orbit_cw",
+        "centre moves on a circle, clockwise",
+        _orbit(1.0),
+        "orbit_ccw",
+        "centre moves on a circle, counter-clockwise",
+    )
+    pair(
+        "zigzag_right",
+        "moves right on a triangle-wave path",
+        _perp_wave("Right", lambda t: _tri(3.0 * t)),
+        "zigzag_left",
+        "moves left on a triangle-wave path",
+    )
     pair("hop_right", "two parabolic hops to the right", _hop("Right"), "hop_left", "two parabolic hops to the left")
-    pair("stop_go_up", "moves up, pauses for the middle third, moves up again", _move("Up", _stop_go),
-         "stop_go_down", "moves down, pauses, moves down again")
-    pair("spin_speedup_cw", "clockwise rotation speeding up from rest", _rotate(1.0, lambda t: t * t),
-         "spin_slowdown_ccw", "counter-clockwise rotation slowing down to rest")
+    pair(
+        "stop_go_up",
+        "moves up, pauses for the middle third, moves up again",
+        _move("Up", _stop_go),
+        "stop_go_down",
+        "moves down, pauses, moves down again",
+    )
+    pair(
+        "spin_speedup_cw",
+        "clockwise rotation speeding up from rest",
+        _rotate(1.0, lambda t: t * t),
+        "spin_slowdown_ccw",
+        "counter-clockwise rotation slowing down to rest",
+    )
     # bench extension
     for d in ("Up", "UpLeft", "UpRight"):
-        pair(f"zigzag_{s(d)}", f"moves {d} on a triangle-wave path", _perp_wave(d, lambda t: _tri(3.0 * t)),
-             f"zigzag_{s(OPPOSITE[d])}", f"moves {OPPOSITE[d]} on a triangle-wave path")
+        pair(
+            f"zigzag_{s(d)}",
+            f"moves {d} on a triangle-wave path",
+            _perp_wave(d, lambda t: _tri(3.0 * t)),
+            f"zigzag_{s(OPPOSITE[d])}",
+            f"moves {OPPOSITE[d]} on a triangle-wave path",
+        )
     for d in ("Left", "UpLeft", "UpRight"):
-        pair(f"stop_go_{s(d)}", f"moves {d}, pauses, moves {d} again", _move(d, _stop_go),
-             f"stop_go_{s(OPPOSITE[d])}", f"moves {OPPOSITE[d]}, pauses, moves {OPPOSITE[d]} again")
-    pair("spin_speedup_ccw", "counter-clockwise rotation speeding up from rest", _rotate(-1.0, lambda t: t * t),
-         "spin_slowdown_cw", "clockwise rotation slowing down to rest")
-    pair("spiral_out_cw", "spirals outwards, clockwise", _spiral_out(1.0),
-         "spiral_in_ccw", "spirals inwards, counter-clockwise")
-    pair("spiral_out_ccw", "spirals outwards, counter-clockwise", _spiral_out(-1.0),
-         "spiral_in_cw", "spirals inwards, clockwise")
+        pair(
+            f"stop_go_{s(d)}",
+            f"moves {d}, pauses, moves {d} again",
+            _move(d, _stop_go),
+            f"stop_go_{s(OPPOSITE[d])}",
+            f"moves {OPPOSITE[d]}, pauses, moves {OPPOSITE[d]} again",
+        )
+    pair(
+        "spin_speedup_ccw",
+        "counter-clockwise rotation speeding up from rest",
+        _rotate(-1.0, lambda t: t * t),
+        "spin_slowdown_cw",
+        "clockwise rotation slowing down to rest",
+    )
+    pair(
+        "spiral_out_cw",
+        "spirals outwards, clockwise",
+        _spiral_out(1.0),
+        "spiral_in_ccw",
+        "spirals inwards, counter-clockwise",
+    )
+    pair(
+        "spiral_out_ccw",
+        "spirals outwards, counter-clockwise",
+        _spiral_out(-1.0),
+        "spiral_in_cw",
+        "spirals inwards, clockwise",
+    )
     for d in ("Right", "Up", "UpLeft", "UpRight"):
-        pair(f"wave_{s(d)}", f"moves {d} on a sine-wave path", _perp_wave(d, lambda t: np.sin(4.0 * math.pi * t)),
-             f"wave_{s(OPPOSITE[d])}", f"moves {OPPOSITE[d]} on a sine-wave path")
-    add(Motion("breathe", "size grows and shrinks linearly, one period",
-               _scale(lambda t, p: 0.25 - np.abs((t + p) % 1.0 - 0.5))))
-    add(Motion("pulse", "size oscillates, three sine periods",
-               _scale(lambda t, p: 0.4 * np.sin(2.0 * math.pi * (3.0 * t + p)))))
-    add(Motion("shake_horizontal", "oscillates left-right in place, four periods",
-               lambda t, a: (1.5 * a.wiggle * np.sin(8.0 * math.pi * t), 0.0, 0.0, 0.0)))
-    add(Motion("shake_vertical", "oscillates up-down in place, four periods",
-               lambda t, a: (0.0, 1.5 * a.wiggle * np.sin(8.0 * math.pi * t), 0.0, 0.0)))
+        pair(
+            f"wave_{s(d)}",
+            f"moves {d} on a sine-wave path",
+            _perp_wave(d, lambda t: np.sin(4.0 * math.pi * t)),
+            f"wave_{s(OPPOSITE[d])}",
+            f"moves {OPPOSITE[d]} on a sine-wave path",
+        )
+    add(
+        Motion(
+            "breathe",
+            "size grows and shrinks linearly, one period",
+            _scale(lambda t, p: 0.25 - np.abs((t + p) % 1.0 - 0.5)),
+        )
+    )
+    add(
+        Motion(
+            "pulse",
+            "size oscillates, three sine periods",
+            _scale(lambda t, p: 0.4 * np.sin(2.0 * math.pi * (3.0 * t + p))),
+        )
+    )
+    add(
+        Motion(
+            "shake_horizontal",
+            "oscillates left-right in place, four periods",
+            lambda t, a: (1.5 * a.wiggle * np.sin(8.0 * math.pi * t), 0.0, 0.0, 0.0),
+        )
+    )
+    add(
+        Motion(
+            "shake_vertical",
+            "oscillates up-down in place, four periods",
+            lambda t, a: (0.0, 1.5 * a.wiggle * np.sin(8.0 * math.pi * t), 0.0, 0.0),
+        )
+    )
     for d in CARDINAL:
         for turn in ("left", "right"):
             add(Motion(f"curve_{turn}_heading_{s(d)}", f"starts heading {d}, turns 90 degrees {turn}", _curve(turn, d)))
-    add(Motion("figure_eight", "centre traces a horizontal figure eight",
-               lambda t, a: (a.radius * np.sin(2.0 * math.pi * t), 0.5 * a.radius * np.sin(4.0 * math.pi * t),
-                             0.0, 0.0)))
-    pair("square_cw", "square path right, down, left, up (clockwise)", _legs("Right", "Down", "Left", "Up"),
-         "square_ccw", "square path down, right, up, left (counter-clockwise)")
+    add(
+        Motion(
+            "figure_eight",
+            "centre traces a horizontal figure eight",
+            lambda t, a: (a.radius * np.sin(2.0 * math.pi * t), 0.5 * a.radius * np.sin(4.0 * math.pi * t), 0.0, 0.0),
+        )
+    )
+    pair(
+        "square_cw",
+        "square path right, down, left, up (clockwise)",
+        _legs("Right", "Down", "Left", "Up"),
+        "square_ccw",
+        "square path down, right, up, left (counter-clockwise)",
+    )
     return list(out)
 
 

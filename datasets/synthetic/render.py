@@ -22,6 +22,7 @@ Determinism: every video is a pure function of (seed, layout, class, group, clip
 ``numpy.random.SeedSequence``; encoding is single-threaded with bitexact flags, so the same seed gives byte-identical
 split files and videos (with the same PyAV/FFmpeg build) and identical decoded frames.
 """
+
 from __future__ import annotations
 
 import math
@@ -76,10 +77,14 @@ def _object_look(rng: np.random.Generator, spec: SizeSpec, bg_luma: float) -> _L
             break
     marker = colour * 0.2 if _luma(colour) > 110 else 255.0 - (255.0 - colour) * 0.2
     return _Look(
-        shape=int(rng.integers(7)), colour=tuple(colour), marker=tuple(marker),
+        shape=int(rng.integers(7)),
+        colour=tuple(colour),
+        marker=tuple(marker),
         radius=float(rng.uniform(*spec.object_size) * min(spec.height, spec.width)),
-        texture=int(rng.integers(3)), tex_freq=float(rng.uniform(2.5, 4.5)),
-        tex_phase=float(rng.uniform(0, 2 * math.pi)), tex_amp=spec.texture_contrast * 80.0,
+        texture=int(rng.integers(3)),
+        tex_freq=float(rng.uniform(2.5, 4.5)),
+        tex_phase=float(rng.uniform(0, 2 * math.pi)),
+        tex_amp=spec.texture_contrast * 80.0,
     )
 
 
@@ -153,9 +158,12 @@ def render_video(spec: SizeSpec, seed: int, layout: str, class_index: int, group
         _draw(frames, look, x0 + jx, y0 + jy, np.full(t_len, a0), np.ones(t_len))
 
     amp = Amplitudes(
-        travel=rng.uniform(*spec.travel) * m, turns=rng.uniform(*spec.turns),
-        log_scale=math.log(rng.uniform(*spec.scale_change)), radius=rng.uniform(*spec.orbit_radius) * m,
-        wiggle=rng.uniform(*spec.wiggle) * m, phase=rng.uniform(0.0, 1.0),
+        travel=rng.uniform(*spec.travel) * m,
+        turns=rng.uniform(*spec.turns),
+        log_scale=math.log(rng.uniform(*spec.scale_change)),
+        radius=rng.uniform(*spec.orbit_radius) * m,
+        wiggle=rng.uniform(*spec.wiggle) * m,
+        phase=rng.uniform(0.0, 1.0),
     )
     dx, dy, dang, dlog = motion.pose(np.linspace(0.0, 1.0, t_len), amp)
     phi = math.radians(rng.uniform(-spec.direction_jitter, spec.direction_jitter))
@@ -165,11 +173,11 @@ def render_video(spec: SizeSpec, seed: int, layout: str, class_index: int, group
 
     out = np.empty(frames.shape, np.uint8)
     for t0 in range(0, t_len, 16):  # grey (luma) noise, shared by the three channels; round half up
-        chunk = frames[t0:t0 + 16]
+        chunk = frames[t0 : t0 + 16]
         noise = rng.standard_normal(chunk.shape[:3] + (1,), dtype=np.float32)
         chunk += noise * np.float32(spec.noise_std) + np.float32(0.5)
         np.clip(chunk, 0, 255, out=chunk)
-        out[t0:t0 + 16] = chunk
+        out[t0 : t0 + 16] = chunk
     return out
 
 
@@ -192,4 +200,3 @@ def write_video(path: Path, frames: np.ndarray, fps: int, quality: int = 2) -> N
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-

@@ -28,6 +28,7 @@ Difficulty knobs are the ``SizeSpec`` fields (``noise_std``, ``distractors``, ``
 Randomness: every draw comes from ``_rng(seed, layout key, purpose key, ...)``, a generator of its own
 ``numpy.random.SeedSequence``; the layout and purpose keys below are part of the output, never renumber them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -101,8 +102,10 @@ class SizeSpec:
             raise ValueError("need frames >= 2 and fps >= 1")
         if not 1 <= self.ucf_classes <= len(UCF_MOTIONS) or not 1 <= self.hmdb_classes <= len(HMDB_MOTIONS):
             raise ValueError(f"at most {len(UCF_MOTIONS)} ucf101 and {len(HMDB_MOTIONS)} hmdb51 classes")
-        for names, count, catalogue in ((self.ucf_names, self.ucf_classes, UCF_MOTIONS),
-                                        (self.hmdb_names, self.hmdb_classes, HMDB_MOTIONS)):
+        for names, count, catalogue in (
+            (self.ucf_names, self.ucf_classes, UCF_MOTIONS),
+            (self.hmdb_names, self.hmdb_classes, HMDB_MOTIONS),
+        ):
             known = {m.name for m in catalogue}
             if names and (len(names) != count or not set(names) <= known or len(set(names)) != len(names)):
                 raise ValueError(f"class names {names} must be {count} distinct names of the catalogue")
@@ -125,12 +128,38 @@ SIZES: dict[str, SizeSpec] = {
     # brighter than it (min_contrast), which makes "more object" the same sign of pooled activation in every video.
     # With stationary classes or a random-luma background the order tasks stayed at chance. (A darker 20-80
     # background also worked but made the 1-vs-2-process DDP test drift beyond its tolerance.)
-    "tiny": SizeSpec("tiny", 32, 32, 64, 25, ucf_classes=8, ucf_groups=4, ucf_clips_per_group=(1, 2),
-                     hmdb_classes=6, hmdb_sources=(2, 1, 1), hmdb_clips_per_source=2,
-                     noise_std=0.0, distractors=(0, 0), clutter=0, object_size=(0.15, 0.2), min_contrast=100.0,
-                     bg_range=(50.0, 95.0), travel=(2.0, 3.0), turns=(1.5, 2.5), scale_change=(4.0, 6.0),
-                     ucf_names=("Grow", "Shrink", "GrowMovingUp", "ShrinkMovingDown", "GrowMovingLeft",
-                                "ShrinkMovingRight", "GrowMovingUpLeft", "ShrinkMovingDownRight")),
+    "tiny": SizeSpec(
+        "tiny",
+        32,
+        32,
+        64,
+        25,
+        ucf_classes=8,
+        ucf_groups=4,
+        ucf_clips_per_group=(1, 2),
+        hmdb_classes=6,
+        hmdb_sources=(2, 1, 1),
+        hmdb_clips_per_source=2,
+        noise_std=0.0,
+        distractors=(0, 0),
+        clutter=0,
+        object_size=(0.15, 0.2),
+        min_contrast=100.0,
+        bg_range=(50.0, 95.0),
+        travel=(2.0, 3.0),
+        turns=(1.5, 2.5),
+        scale_change=(4.0, 6.0),
+        ucf_names=(
+            "Grow",
+            "Shrink",
+            "GrowMovingUp",
+            "ShrinkMovingDown",
+            "GrowMovingLeft",
+            "ShrinkMovingRight",
+            "GrowMovingUpLeft",
+            "ShrinkMovingDownRight",
+        ),
+    ),
     # small is the embedded default: faster motion than the generator's defaults (1.5-2.5 frame widths per video on
     # the torus) and less noise, so that motion, not per-pixel noise, dominates the frame differences. Designed by
     # measurement (BENCHMARKS.md, "Designing small"): every video draws its own look (group_look=False: with a look
@@ -141,24 +170,70 @@ SIZES: dict[str, SizeSpec] = {
     # whole video, in size (4-6x, alone or while moving) or in speed (accelerations), so that three clips' pooled
     # features say which came first; with half the classes stationary (translations on the torus, rotations) VCOP
     # and TCGL's ASOP stayed at chance. The same change also made the classes tell apart from one 16-frame clip.
-    "small": SizeSpec("small", 64, 64, 72, 25, ucf_classes=12, ucf_groups=10, ucf_clips_per_group=(2, 4),
-                      hmdb_classes=10, hmdb_sources=(7, 3, 1), hmdb_clips_per_source=3,
-                      noise_std=1.5, distractors=(0, 1), clutter=4, travel=(1.5, 2.5), turns=(1.0, 2.0),
-                      scale_change=(4.0, 6.0), group_look=False, bg_range=(50.0, 95.0), min_contrast=100.0,
-                      ucf_names=("Grow", "Shrink", "GrowMovingUp", "ShrinkMovingDown", "GrowMovingLeft",
-                                 "ShrinkMovingRight", "GrowMovingUpLeft", "ShrinkMovingDownRight",
-                                 "AccelerateRight", "DecelerateLeft", "AccelerateUp", "DecelerateDown")),
-    "bench": SizeSpec("bench", 320, 240, 120, 25, ucf_classes=101, ucf_groups=3, ucf_clips_per_group=(1, 1),
-                      hmdb_classes=51, hmdb_sources=(2, 1, 1), hmdb_clips_per_source=1,
-                      distractors=(1, 3), clutter=12, object_size=(0.1, 0.16), distractor_jitter=2.0,
-                      quality=3),  # ~700 kbit/s, near UCF101's ~540
+    "small": SizeSpec(
+        "small",
+        64,
+        64,
+        72,
+        25,
+        ucf_classes=12,
+        ucf_groups=10,
+        ucf_clips_per_group=(2, 4),
+        hmdb_classes=10,
+        hmdb_sources=(7, 3, 1),
+        hmdb_clips_per_source=3,
+        noise_std=1.5,
+        distractors=(0, 1),
+        clutter=4,
+        travel=(1.5, 2.5),
+        turns=(1.0, 2.0),
+        scale_change=(4.0, 6.0),
+        group_look=False,
+        bg_range=(50.0, 95.0),
+        min_contrast=100.0,
+        ucf_names=(
+            "Grow",
+            "Shrink",
+            "GrowMovingUp",
+            "ShrinkMovingDown",
+            "GrowMovingLeft",
+            "ShrinkMovingRight",
+            "GrowMovingUpLeft",
+            "ShrinkMovingDownRight",
+            "AccelerateRight",
+            "DecelerateLeft",
+            "AccelerateUp",
+            "DecelerateDown",
+        ),
+    ),
+    "bench": SizeSpec(
+        "bench",
+        320,
+        240,
+        120,
+        25,
+        ucf_classes=101,
+        ucf_groups=3,
+        ucf_clips_per_group=(1, 1),
+        hmdb_classes=51,
+        hmdb_sources=(2, 1, 1),
+        hmdb_clips_per_source=1,
+        distractors=(1, 3),
+        clutter=12,
+        object_size=(0.1, 0.16),
+        distractor_jitter=2.0,
+        quality=3,
+    ),  # ~700 kbit/s, near UCF101's ~540
 }
 
 
 def classes(layout: str, spec: SizeSpec) -> list[Motion]:
     _check_layout(layout)
-    catalogue, count, names = ((UCF_MOTIONS, spec.ucf_classes, spec.ucf_names) if layout == "ucf101"
-                               else (HMDB_MOTIONS, spec.hmdb_classes, spec.hmdb_names))
+    catalogue, count, names = (
+        (UCF_MOTIONS, spec.ucf_classes, spec.ucf_names)
+        if layout == "ucf101"
+        else (HMDB_MOTIONS, spec.hmdb_classes, spec.hmdb_names)
+    )
     if names:
         by_name = {m.name: m for m in catalogue}
         return [by_name[n] for n in names]

@@ -1,4 +1,5 @@
 """Common interface of every video backbone (the encoder that protocols evaluate)."""
+
 from __future__ import annotations
 
 import math
@@ -6,6 +7,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from runtime.registry import Registry
 
 
 def tile_time(x: torch.Tensor, min_frames: int) -> torch.Tensor:
@@ -29,6 +32,10 @@ def channels_last(x: torch.Tensor) -> torch.Tensor:
     if x.is_cuda and x.ndim == 5:
         return x.contiguous(memory_format=torch.channels_last_3d)
     return x
+
+
+# ``backbone=<name>``: each backbone module registers its builders (``@BACKBONES.register("c3d")``)
+BACKBONES = Registry("backbone", "methods.backbones")
 
 
 class Backbone(nn.Module):

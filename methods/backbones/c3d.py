@@ -1,4 +1,5 @@
 """C3D as used by VCOP / TCGL: 8 convolutions with BatchNorm, 512-d, global average pool, no fc layers."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -6,7 +7,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from methods.backbones.base import Backbone, init_conv_bn
+from methods.backbones.base import BACKBONES, Backbone, init_conv_bn
 
 
 def _conv(name: str, cin: int, cout: int) -> list[tuple[str, nn.Module]]:
@@ -17,6 +18,7 @@ def _conv(name: str, cin: int, cout: int) -> list[tuple[str, nn.Module]]:
     ]
 
 
+@BACKBONES.register("c3d")
 class C3D(Backbone):
     """Channels 64-128-256-256-512-512-512-512; pool1 is spatial only, pool2-pool4 halve T, H and W.
 

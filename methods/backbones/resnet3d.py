@@ -4,6 +4,7 @@ conv1 is a 3x7x7 convolution with stride (1, 2, 2) and no max-pool; stages conv3
 In R(2+1)D every 3D convolution t x d x d is factorised into a spatial 1 x d x d convolution to M channels, BatchNorm,
 ReLU and a temporal t x 1 x 1 convolution, with Tran et al.'s M = floor(t d^2 N_in N_out / (d^2 N_in + t N_out)).
 """
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -11,7 +12,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from methods.backbones.base import Backbone, init_conv_bn
+from methods.backbones.base import BACKBONES, Backbone, init_conv_bn
 
 
 def _triple(v: int | Sequence[int]) -> tuple[int, int, int]:
@@ -112,13 +113,21 @@ class _VCOPResNet(Backbone):
         return self.conv5(self.conv4(self.conv3(self.conv2(self.conv1(x)))))
 
 
+@BACKBONES.register("r3d")
 class R3DNet(_VCOPResNet):
     """VCOP's R3DNet: full 3x3x3 convolutions."""
 
     conv_factory = staticmethod(conv3d)
 
 
+@BACKBONES.register("r21d")
 class R2Plus1DNet(_VCOPResNet):
     """VCOP's R2Plus1DNet: every convolution (shortcuts included) factorised into (2+1)D."""
 
     conv_factory = staticmethod(Conv2Plus1D)
+
+
+@BACKBONES.register("r3d_3463")
+def r3d_3463(layer_sizes=(3, 4, 6, 3), **kw) -> R3DNet:
+    """The released TCGL UCF101 R3D: R3DNet with (3, 4, 6, 3) blocks."""
+    return R3DNet(layer_sizes, **kw)

@@ -1,12 +1,14 @@
 """A 4-layer 3D CNN for CPU smoke runs and tests (128-d with the default width)."""
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from methods.backbones.base import Backbone, init_conv_bn
+from methods.backbones.base import BACKBONES, Backbone, init_conv_bn
 
 
+@BACKBONES.register("tiny")
 class Tiny3D(Backbone):
     """Conv3d 3x3x3 + BN + ReLU, four times; channels w, 2w, 4w, 8w (feat_dim = 8w).
 

@@ -1,9 +1,10 @@
 """torchvision's ``r3d_18`` and ``r2plus1d_18`` (layers (2, 2, 2, 2)), built with ``weights=None`` (never downloads)."""
+
 from __future__ import annotations
 
 import torch
 
-from methods.backbones.base import Backbone
+from methods.backbones.base import BACKBONES, Backbone
 
 
 class TorchvisionResNet3D(Backbone):
@@ -26,3 +27,13 @@ class TorchvisionResNet3D(Backbone):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         return self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
+
+
+@BACKBONES.register("r3d_18")
+def r3d_18(**kw) -> TorchvisionResNet3D:
+    return TorchvisionResNet3D("r3d_18", **kw)
+
+
+@BACKBONES.register("r2plus1d_18")
+def r2plus1d_18(**kw) -> TorchvisionResNet3D:
+    return TorchvisionResNet3D("r2plus1d_18", **kw)

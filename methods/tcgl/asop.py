@@ -1,4 +1,5 @@
 """ASOP: adaptive snippet order prediction (SE-style channel recalibration + MLP over the K! orders)."""
+
 from __future__ import annotations
 
 import math

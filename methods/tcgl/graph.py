@@ -3,6 +3,7 @@
 Adjacency convention: ``A[b, i, j] = 1`` means a directed edge j -> i (node i aggregates node j), as in PyTorch
 Geometric's message passing. No self-loops in ``A``; :func:`normalize_adjacency` adds them.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,9 @@ def normalize_adjacency(adj: torch.Tensor) -> torch.Tensor:
     return deg_inv_sqrt.unsqueeze(-1) * a_hat * deg_inv_sqrt.unsqueeze(-2)
 
 
-def drop_edges(adj: torch.Tensor, p: float, shared: bool = False, seeds: torch.Tensor | None = None,
-               stream: int = 0) -> torch.Tensor:
+def drop_edges(
+    adj: torch.Tensor, p: float, shared: bool = False, seeds: torch.Tensor | None = None, stream: int = 0
+) -> torch.Tensor:
     """Drop each directed edge of ``adj [B, N, N]`` independently with probability ``p``.
 
     ``shared=True`` draws one mask for the whole batch (the released intra-graph behaviour) from torch's global

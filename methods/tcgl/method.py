@@ -17,6 +17,7 @@ negatives are gathered over the ranks (``methods.losses.grace_loss(gather=True)`
 DataParallel) and the ASOP dropout masks (as any dropout under DDP). A batch without ``sample_seed`` (hand-made)
 draws everything from torch's global RNG.
 """
+
 from __future__ import annotations
 
 import math
@@ -164,22 +165,34 @@ class TCGL(PretextMethod):
         snips, sets = [], []
         for p in range(k):
             snips.append(self.encoder(self.encoder.fit_time(self.preprocess(x[:, p]))))
-            per_set = [self.encoder(self.encoder.fit_time(self.stkd(x[:, p, :, j * n:(j + 1) * n]))) for j in range(s)]
+            per_set = [
+                self.encoder(self.encoder.fit_time(self.stkd(x[:, p, :, j * n : (j + 1) * n]))) for j in range(s)
+            ]
             sets.append(torch.stack(per_set, 1))
         return torch.stack(snips, 1), torch.stack(sets, 1)
 
-    def augment(self, h: torch.Tensor, adj: torch.Tensor, shared_edges: bool, seeds: torch.Tensor | None = None,
-                stream: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def augment(
+        self, h: torch.Tensor, adj: torch.Tensor, shared_edges: bool, seeds: torch.Tensor | None = None, stream: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """View 2 of a batch of graphs: feature masking and directed edge dropping (identity when not augmenting).
         ``seeds [B]``: graph b's masks are functions of ``(seeds[b], stream)`` (features) and ``(seeds[b],
         stream + 1)`` (edges, unless ``shared_edges``); None: torch's global RNG."""
         if not self.augmenting:
             return h, adj
-        return (mask_features(h, self.feature_mask, seeds, stream),
-                drop_edges(adj, self.edge_drop, shared=shared_edges, seeds=seeds, stream=stream + 1))
+        return (
+            mask_features(h, self.feature_mask, seeds, stream),
+            drop_edges(adj, self.edge_drop, shared=shared_edges, seeds=seeds, stream=stream + 1),
+        )
 
-    def _two_views(self, gcn: DenseGCNConv, h: torch.Tensor, adj: torch.Tensor, shared_edges: bool,
-                   seeds: torch.Tensor | None = None, stream: int = 0):
+    def _two_views(
+        self,
+        gcn: DenseGCNConv,
+        h: torch.Tensor,
+        adj: torch.Tensor,
+        shared_edges: bool,
+        seeds: torch.Tensor | None = None,
+        stream: int = 0,
+    ):
         """GCN outputs of the unaugmented view 1 and the augmented view 2."""
         h2, adj2 = self.augment(h, adj, shared_edges, seeds, stream)
         return gcn(h, normalize_adjacency(adj)), gcn(h2, normalize_adjacency(adj2))
@@ -192,16 +205,18 @@ class TCGL(PretextMethod):
         views1, views2 = [], []
         for pos in range(k):  # one GCN per input position (K = 3), batched over the samples
             gcn = self.intra_gcns[pos if len(self.intra_gcns) > 1 else 0]
-            v1, v2 = self._two_views(gcn, fs_feats[:, pos], adj, self.intra_edge_mask_shared, seeds,
-                                     STREAM_INTRA + 2 * pos)
+            v1, v2 = self._two_views(
+                gcn, fs_feats[:, pos], adj, self.intra_edge_mask_shared, seeds, STREAM_INTRA + 2 * pos
+            )
             views1.append(v1)
             views2.append(v2)
         z1 = self.projector(torch.stack(views1, 1).flatten(0, 1))  # [B*K, S, P]
         z2 = self.projector(torch.stack(views2, 1).flatten(0, 1))
         return grace_loss(z1, z2, self.tau, self.negatives, gather=self.training)
 
-    def inter_loss(self, snip_feats: torch.Tensor, perms: torch.Tensor,
-                   seeds: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def inter_loss(
+        self, snip_feats: torch.Tensor, perms: torch.Tensor, seeds: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Contrastive loss of the inter-snippet graph; also returns the view-1 GCN output ``[B, K, D]``."""
         v1, v2 = self._two_views(self.inter_gcn, snip_feats, temporal_adjacency(perms), False, seeds, STREAM_INTER)
         loss = grace_loss(self.projector(v1), self.projector(v2), self.tau, self.negatives, gather=self.training)

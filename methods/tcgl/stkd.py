@@ -11,8 +11,10 @@ Modes:
   (0 = do not re-add RGB).
 - ``none``: identity (ablation).
 """
+
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 
@@ -98,7 +100,9 @@ class STKD(nn.Module):
         # at least fp32, even under autocast: in bf16 the matmul's relative error is ~0.6 % (the release subtracts
         # in fp32); fp64 input stays fp64
         dtype = x.dtype
-        with torch.autocast(x.device.type, enabled=False):
+        # (no autocast to leave on the meta device, where FLOPs are counted: torch.autocast("meta") raises)
+        off = contextlib.nullcontext() if x.device.type == "meta" else torch.autocast(x.device.type, enabled=False)
+        with off:
             if dtype != torch.float64:
                 x = x.float()
             y = apply_temporal(filter_matrix(x.shape[-3], self.gains(x.shape[-3]), x.device, x.dtype), x)
@@ -112,13 +116,16 @@ class STKD(nn.Module):
             return {}
         if self.mode == "dc":
             return {"stkd": "dc"}
-        return {"stkd": "paper", "low_fraction": self.low_fraction, "low_gain": self.low_gain,
-                "rgb_weight": self.rgb_weight}
+        return {
+            "stkd": "paper",
+            "low_fraction": self.low_fraction,
+            "low_gain": self.low_gain,
+            "rgb_weight": self.rgb_weight,
+        }
 
     def extra_repr(self) -> str:
         if self.mode == "paper":
             return (
-                f"mode=paper, low_fraction={self.low_fraction}, low_gain={self.low_gain}, "
-                f"rgb_weight={self.rgb_weight}"
+                f"mode=paper, low_fraction={self.low_fraction}, low_gain={self.low_gain}, rgb_weight={self.rgb_weight}"
             )
         return f"mode={self.mode}"

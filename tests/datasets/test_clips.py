@@ -91,10 +91,16 @@ def test_check_cli_reports_counts_and_broken_files(ucf_root, hmdb_root, capsys):
     assert check_main(["--layout", "ucf101", "--root", str(ucf_root), "--split", "1"]) == 1
     out = capsys.readouterr().out
     assert "MISSING MoveLeft/v_MoveLeft_g02_c02.avi" in out and "BROKEN  MoveLeft/v_MoveLeft_g01_c01.avi" in out
-    r = subprocess.run([sys.executable, "-m", "datasets.check", "--layout", "hmdb51", "--root", str(hmdb_root)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "datasets.check", "--layout", "hmdb51", "--root", str(hmdb_root)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("classes=2") == 3
-    r = subprocess.run([sys.executable, "-m", "datasets.check", "--layout", "hmdb51", "--root", str(ucf_root)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "datasets.check", "--layout", "hmdb51", "--root", str(ucf_root)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "testTrainMulti_7030_splits" in r.stderr

@@ -4,6 +4,7 @@ import torch
 
 from datasets.errors import VideoDecodeError
 from datasets.video_io import PyAVDecoder, get_decoder
+
 from videofiles import frame_pattern, write_video
 
 
@@ -66,9 +67,17 @@ def sequential():
     return PyAVDecoder(seek_min=10**9)  # never seeks: the reference
 
 
-@pytest.mark.parametrize("name,codec,gop", [("a.avi", "mpeg4", 5), ("b.avi", "mpeg4", 12), ("c.avi", "mpeg4", 30),
-                                            ("d.mp4", "libx264", 5), ("e.mp4", "libx264", 12),
-                                            ("f.mp4", "libx264", 40)])
+@pytest.mark.parametrize(
+    "name,codec,gop",
+    [
+        ("a.avi", "mpeg4", 5),
+        ("b.avi", "mpeg4", 12),
+        ("c.avi", "mpeg4", 30),
+        ("d.mp4", "libx264", 5),
+        ("e.mp4", "libx264", 12),
+        ("f.mp4", "libx264", 40),
+    ],
+)
 def test_seeking_reads_what_sequential_decoding_reads(tmp_path, name, codec, gop):
     path = write_video(tmp_path / name, frame_pattern(N, w=3 * N), codec=codec, gop=gop)
     ref, seek = sequential(), PyAVDecoder(seek_min=0)
@@ -76,8 +85,10 @@ def test_seeking_reads_what_sequential_decoding_reads(tmp_path, name, codec, gop
     assert n == seek.num_frames(path) == N
     rng = np.random.default_rng(gop)
     sets = [[n - 1], [n - 16, n - 1], list(range(n - 16, n)), [N // 2]]
-    sets += [rng.choice(np.arange(lo, n), size=min(n - lo, rng.integers(1, 12)), replace=False).tolist()
-             for lo in rng.integers(1, n - 1, size=10)]
+    sets += [
+        rng.choice(np.arange(lo, n), size=min(n - lo, rng.integers(1, 12)), replace=False).tolist()
+        for lo in rng.integers(1, n - 1, size=10)
+    ]
     for indices in sets:
         expected = ref.read(path, indices)
         assert [bar_index(f) for f in expected] == indices

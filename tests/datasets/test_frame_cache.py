@@ -1,4 +1,5 @@
 """The decoded-frame cache gives the clips that decoding gives, bit for bit, and never serves a stale entry."""
+
 import os
 
 import pytest
@@ -68,8 +69,19 @@ def test_a_broken_video_is_an_error_naming_it_and_leaves_no_entry(ucf_root, tmp_
 
 
 def test_build_command_makes_every_entry_once(ucf_root, tmp_path, capsys):
-    args = ["--layout", "ucf101", "--root", str(ucf_root), "--out", str(tmp_path / "fc"), "--resize", "32", "48",
-            "--workers", "1"]
+    args = [
+        "--layout",
+        "ucf101",
+        "--root",
+        str(ucf_root),
+        "--out",
+        str(tmp_path / "fc"),
+        "--resize",
+        "32",
+        "48",
+        "--workers",
+        "1",
+    ]
     build_main(args)
     n = len(list((tmp_path / "fc").rglob("*.npy")))
     assert n > 0 and f"{n} built, 0 already there" in capsys.readouterr().out

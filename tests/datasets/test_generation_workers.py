@@ -1,5 +1,6 @@
 """Rendering an embedded set with several processes writes exactly the files one process writes (the embedded
 default generates with one process per CPU)."""
+
 import filecmp
 
 from datasets.synthetic import generate

@@ -1,6 +1,7 @@
 """Hostile and unusual video files follow the documented policy (datasets/video_io.py, datasets/clips.py) and are
 counted: in training an undecodable file is skipped and counted (n_skipped), a short one is sampled by the
 sampler's short policy and counted (n_short); in evaluation an undecodable file is an error naming it."""
+
 from __future__ import annotations
 
 import logging
@@ -18,6 +19,7 @@ from datasets.samplers import SingleClip, UniformClips
 from datasets.splits import VideoEntry
 from datasets.transforms import ClipTransform
 from datasets.video_io import MAX_PIXELS, PyAVDecoder
+
 from videofiles import frame_pattern, write_video
 
 TRAIN = ClipTransform(True, resize=(32, 48), crop=28)
@@ -72,8 +74,9 @@ def videos(tmp_path_factory) -> dict[str, Path]:
         "good": write_video(d / "good.avi", frame_pattern(20)),
         "one_frame": write_video(d / "one_frame.avi", frame_pattern(1)),
         # variable frame rate: gaps between timestamps grow (mp4 keeps them)
-        "vfr": write_video(d / "vfr.mp4", frame_pattern(30, w=96), codec="libx264", gop=8,
-                           pts=[i + i * i // 10 for i in range(30)]),
+        "vfr": write_video(
+            d / "vfr.mp4", frame_pattern(30, w=96), codec="libx264", gop=8, pts=[i + i * i // 10 for i in range(30)]
+        ),
     }
     files["zero_byte"].write_bytes(b"")
     files["truncated"].write_bytes(long[: len(long) // 3])
@@ -85,15 +88,18 @@ def _entries(videos, names):
     return [VideoEntry(videos[n], f"x/{videos[n].name}", i % 2, None, f"list.txt:{i + 1}") for i, n in enumerate(names)]
 
 
-@pytest.mark.parametrize("name, message", [
-    ("zero_byte", "zero-byte file"),
-    ("truncated", "the header lists 90 frames but the file holds"),
-    ("text", "cannot open video"),
-    ("png_as_avi", r"is a still image \(png_pipe\)"),
-    ("audio_only", "has no video stream"),
-    ("unknown_fourcc", "no decoder for its video codec"),
-    ("huge_4000x3000", "4000x3000 frames exceed the limit"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("zero_byte", "zero-byte file"),
+        ("truncated", "the header lists 90 frames but the file holds"),
+        ("text", "cannot open video"),
+        ("png_as_avi", r"is a still image \(png_pipe\)"),
+        ("audio_only", "has no video stream"),
+        ("unknown_fourcc", "no decoder for its video codec"),
+        ("huge_4000x3000", "4000x3000 frames exceed the limit"),
+    ],
+)
 def test_each_bad_file_is_an_error_naming_it_in_evaluation(videos, name, message):
     ds = ClipDataset(_entries(videos, [name]), UniformClips(2, CLIP), EVAL)  # on_corrupt="error"
     with pytest.raises(VideoDecodeError, match=rf"{videos[name]}: {message}.*listed at list.txt:1"):

@@ -139,7 +139,8 @@ def _write_hmdb_split(root, listing: dict[str, list[tuple[str, int]]]):
     (root / "testTrainMulti_7030_splits").mkdir(parents=True, exist_ok=True)
     for cls, rows in listing.items():
         (root / "testTrainMulti_7030_splits" / f"{cls}_test_split1.txt").write_text(
-            "".join(f"{name} {flag} \n" for name, flag in rows))
+            "".join(f"{name} {flag} \n" for name, flag in rows)
+        )
         for name, _ in rows:
             (root / cls).mkdir(exist_ok=True)
             (root / cls / name).write_bytes(b"stub")
@@ -149,23 +150,30 @@ def _write_hmdb_split(root, listing: dict[str, list[tuple[str, int]]]):
 @pytest.fixture
 def hmdb_sources_root(tmp_path):
     """Every class: 6 sources of 2-4 clips (_0, _1, ...); the first source tests, the last is unused, 4 train."""
-    listing = {cls: [(f"{src}_{c}.avi", 2 if i == 0 else 0 if i == len(srcs) - 1 else 1)
-                     for i, (src, n) in enumerate(srcs) for c in range(n)]
-               for cls, srcs in HMDB_SOURCES.items()}
+    listing = {
+        cls: [
+            (f"{src}_{c}.avi", 2 if i == 0 else 0 if i == len(srcs) - 1 else 1)
+            for i, (src, n) in enumerate(srcs)
+            for c in range(n)
+        ]
+        for cls, srcs in HMDB_SOURCES.items()
+    }
     return _write_hmdb_split(tmp_path / "hmdb", listing)
 
 
 def _straddling(train, val) -> set[str]:
     """Source videos (name up to the clip index) with clips on both sides; independent of VideoEntry.group."""
-    source = lambda e: e.relpath.rsplit("_", 1)[0]  # noqa: E731
+    source = lambda e: e.relpath.rsplit("_", 1)[0]
     return {source(e) for e in train} & {source(e) for e in val}
 
 
 def test_hmdb_group_is_the_source_video(hmdb_sources_root):
     idx = load_split("hmdb51", hmdb_sources_root)
     groups = {e.relpath: e.group for e in idx.train + idx.test}
-    assert groups["brush_hair/Veoh_Alpha_Dog_1_brush_hair_f_nm_np1_fr_goo_2.avi"] == \
-        "brush_hair/Veoh_Alpha_Dog_1_brush_hair_f_nm_np1_fr_goo"
+    assert (
+        groups["brush_hair/Veoh_Alpha_Dog_1_brush_hair_f_nm_np1_fr_goo_2.avi"]
+        == "brush_hair/Veoh_Alpha_Dog_1_brush_hair_f_nm_np1_fr_goo"
+    )
     assert groups["clap/#20_Rhythm_clap_u_nm_np1_fr_goo_0.avi"] == "clap/#20_Rhythm_clap_u_nm_np1_fr_goo"
     # one group per source, shared by all its clips (the unused source is not listed)
     for cls, srcs in HMDB_SOURCES.items():

@@ -1,4 +1,5 @@
 """Tests of the embedded synthetic dataset generator (datasets.synthetic, its motions), on the tiny size."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -73,7 +74,7 @@ def test_ucf101_layout_and_group_splits(roots):
         assert all(" " not in t for t in test)
         assert set(train).isdisjoint(test) and len(train) + len(test) == len(on_disk)
         assert set(train) | set(test) == on_disk  # every video in exactly one of train/test
-        group = lambda rel: (rel.split("/")[0], int(pattern.fullmatch(rel)["g"]))  # noqa: E731
+        group = lambda rel: (rel.split("/")[0], int(pattern.fullmatch(rel)["g"]))
         assert {group(r) for r in train}.isdisjoint({group(r) for r in test})  # groups never straddle
         test_g = {group(r)[1] for r in test}
         assert test_g == set(syn.ucf_test_groups(TINY.ucf_groups, k))
@@ -82,8 +83,11 @@ def test_ucf101_layout_and_group_splits(roots):
 
 
 def test_ucf_test_groups_follow_the_official_blocks():
-    assert [list(syn.ucf_test_groups(25, k)) for k in (1, 2, 3)] == [list(range(1, 8)), list(range(8, 15)),
-                                                                      list(range(15, 22))]
+    assert [list(syn.ucf_test_groups(25, k)) for k in (1, 2, 3)] == [
+        list(range(1, 8)),
+        list(range(8, 15)),
+        list(range(15, 22)),
+    ]
     assert [list(syn.ucf_test_groups(10, k)) for k in (1, 2, 3)] == [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
     assert [list(syn.ucf_test_groups(4, k)) for k in (1, 2, 3)] == [[1], [2], [3]]
     with pytest.raises(ValueError):
@@ -96,12 +100,15 @@ def test_hmdb51_layout_and_source_splits(roots):
     names = sorted(p.name for p in root.iterdir() if p.is_dir() and p != split_dir)
     assert names == sorted(m.name for m in HMDB_MOTIONS[: TINY.hmdb_classes])
     assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", n) for n in names)
-    assert sorted(p.name for p in split_dir.iterdir()) == sorted(f"{n}_test_split{k}.txt" for n in names
-                                                                 for k in (1, 2, 3))
+    assert sorted(p.name for p in split_dir.iterdir()) == sorted(
+        f"{n}_test_split{k}.txt" for n in names for k in (1, 2, 3)
+    )
     n_train, n_test, n_unused = TINY.hmdb_sources
     clips = TINY.hmdb_clips_per_source
-    line_re = re.compile(r"(?P<name>(?P<src>Synth\d\d)_(?P<cls>[a-z_]+)_f_nm_np1_(fr|ba|le|ri)_(goo|med|bad)_\d+"
-                         r"\.avi) (?P<flag>[012]) ")
+    line_re = re.compile(
+        r"(?P<name>(?P<src>Synth\d\d)_(?P<cls>[a-z_]+)_f_nm_np1_(fr|ba|le|ri)_(goo|med|bad)_\d+"
+        r"\.avi) (?P<flag>[012]) "
+    )
     total, splits_differ = 0, []
     for cls in names:
         on_disk = {p.name for p in (root / cls).glob("*.avi")}
@@ -115,8 +122,11 @@ def test_hmdb51_layout_and_source_splits(roots):
             assert {m["name"] for m in matches} == on_disk and len(matches) == len(on_disk)
             assert all(m["cls"] == cls for m in matches)
             flags = [m["flag"] for m in matches]
-            assert (flags.count("1"), flags.count("2"), flags.count("0")) == (n_train * clips, n_test * clips,
-                                                                              n_unused * clips)
+            assert (flags.count("1"), flags.count("2"), flags.count("0")) == (
+                n_train * clips,
+                n_test * clips,
+                n_unused * clips,
+            )
             by_source: dict[str, set[str]] = {}
             for m in matches:
                 by_source.setdefault(m["src"], set()).add(m["flag"])
@@ -198,8 +208,11 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path, layout):
         assert np.array_equal(decode(a / rel)[0], decode(b / rel)[0])
     video_dir = (lambda r: r / "UCF-101") if layout == "ucf101" else (lambda r: r)
     in_c = {(v.class_index, v.group, v.clip): v.relpath for v in syn.plan_videos(layout, TINY, 12)}
-    same_slot = [(v.relpath, in_c[key]) for v in syn.plan_videos(layout, TINY, 11)
-                 if (key := (v.class_index, v.group, v.clip)) in in_c]
+    same_slot = [
+        (v.relpath, in_c[key])
+        for v in syn.plan_videos(layout, TINY, 11)
+        if (key := (v.class_index, v.group, v.clip)) in in_c
+    ]
     assert len(same_slot) >= len(videos) // 2
     for rel_a, rel_c in same_slot[:: max(1, len(same_slot) // 6)]:
         assert not np.array_equal(decode(video_dir(a) / rel_a)[0], decode(video_dir(c) / rel_c)[0])
@@ -269,8 +282,11 @@ def _check_ucf(name, x, y, a, s) -> bool:
     if m := re.fullmatch(f"(Translate|Accelerate|Decelerate){_DIR}", name):
         kind, d = m.groups()
         speed = np.hypot(np.diff(x), np.diff(y))
-        profile = {"Translate": np.ptp(speed) < 1e-6, "Accelerate": speed[-1] > 3 * speed[1],
-                   "Decelerate": speed[1] > 3 * speed[-1]}[kind]
+        profile = {
+            "Translate": np.ptp(speed) < 1e-6,
+            "Accelerate": speed[-1] > 3 * speed[1],
+            "Decelerate": speed[1] > 3 * speed[-1],
+        }[kind]
         return _along(x[-1], y[-1], d) and profile and np.ptp(a) == 0 == np.ptp(s)
     if m := re.fullmatch(f"{_DIR}Then{_DIR}", name):
         h = n // 2
@@ -425,9 +441,16 @@ def test_motion_reveals_the_class(layout):
 
     if layout == "ucf101":  # the estimated motion has the sign the class name says, in almost every video
         mean = flow.mean(1)
-        expect = {"TranslateLeft": (0, -1), "TranslateRight": (0, 1), "TranslateUp": (1, -1),
-                  "TranslateDown": (1, 1), "RotateClockwise": (2, 1), "RotateCounterclockwise": (2, -1),
-                  "Grow": (3, 1), "Shrink": (3, -1)}
+        expect = {
+            "TranslateLeft": (0, -1),
+            "TranslateRight": (0, 1),
+            "TranslateUp": (1, -1),
+            "TranslateDown": (1, 1),
+            "RotateClockwise": (2, 1),
+            "RotateCounterclockwise": (2, -1),
+            "Grow": (3, 1),
+            "Shrink": (3, -1),
+        }
         expect |= {f"GrowMoving{d}": (3, 1) for d in DIRECTIONS} | {f"ShrinkMoving{d}": (3, -1) for d in DIRECTIONS}
         for ci, name in enumerate(names):
             feature, sign = expect[name]
@@ -436,6 +459,7 @@ def test_motion_reveals_the_class(layout):
 
 def test_group_look_shares_or_redraws_the_background():
     """group_look=True: the clips of a group share the scene; False: every video draws its own."""
+
     def background(spec, clip):
         return np.median(syn.render_video(spec, SEED, "ucf101", 0, 1, clip)[0].reshape(-1, 3), axis=0)
 
@@ -467,8 +491,21 @@ def test_every_pretraining_class_changes_monotonically_over_the_video(size):
 # ------------------------------------------------------------------------------------------------ CLI
 def test_cli_writes_and_reports(tmp_path):
     out = tmp_path / "cli_hmdb"
-    cmd = [sys.executable, "-m", "datasets.synthetic", "--layout", "hmdb51", "--size", "tiny", "--seed", "5",
-           "--out", str(out), "--set", "frames=66"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "datasets.synthetic",
+        "--layout",
+        "hmdb51",
+        "--size",
+        "tiny",
+        "--seed",
+        "5",
+        "--out",
+        str(out),
+        "--set",
+        "frames=66",
+    ]
     run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert str(out.resolve()) in run.stdout and "48 videos" in run.stdout and "split 3:" in run.stdout
@@ -479,8 +516,7 @@ def test_cli_writes_and_reports(tmp_path):
 
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "not empty" in again.stderr
-    bad = subprocess.run(cmd[:-2] + ["--set", "no_such_knob=1"], cwd=REPO, capture_output=True, text=True,
-                         timeout=120)
+    bad = subprocess.run(cmd[:-2] + ["--set", "no_such_knob=1"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no_such_knob" in bad.stderr
 
 

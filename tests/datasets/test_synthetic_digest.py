@@ -18,6 +18,7 @@ them, e.g. after changing the generator, with
 
     .venv/bin/python tests/datasets/test_synthetic_digest.py --check
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,10 @@ from datasets import synthetic as syn
 DIGESTS = Path(__file__).with_name("synthetic_digest.json")
 SETS = {f"{layout}-{size}-seed0": (layout, size, 0) for size in ("tiny", "small") for layout in syn.LAYOUTS}
 TESTED = [name for name in SETS if "-tiny-" in name]  # the small sets: --check
-HOW_TO_UPDATE = ("if the change is intended, bump datasets.synthetic.VERSION and regenerate the digests with "
-                 "`.venv/bin/python tests/datasets/test_synthetic_digest.py --update`")
+HOW_TO_UPDATE = (
+    "if the change is intended, bump datasets.synthetic.VERSION and regenerate the digests with "
+    "`.venv/bin/python tests/datasets/test_synthetic_digest.py --update`"
+)
 
 
 def encoder() -> str:
@@ -57,8 +60,10 @@ def set_digests(root: Path, layout: str, size: str, seed: int) -> dict[str, str]
     written = sorted((p.relative_to(root).as_posix(), p) for p in root.rglob("*") if p.is_file())
     files = _combine([(rel, p.read_bytes()) for rel, p in written])
     spec = syn.SIZES[size]
-    rendered = [(f"render:{v.relpath}", syn.render_video(spec, seed, layout, v.class_index, v.group, v.clip).tobytes())
-                for v in syn.plan_videos(layout, spec, seed)]
+    rendered = [
+        (f"render:{v.relpath}", syn.render_video(spec, seed, layout, v.class_index, v.group, v.clip).tobytes())
+        for v in syn.plan_videos(layout, spec, seed)
+    ]
     others = [(rel, p.read_bytes()) for rel, p in written if p.suffix != ".avi"]
     return {"files": files, "frames": _combine(others + rendered)}
 
@@ -90,7 +95,8 @@ def test_rendered_frames_and_split_files_match_the_committed_digest(name, digest
     want = committed()["sets"][name]["frames"]
     assert digests(name)["frames"] == want, (
         f"{name}: the rendered frames, split files or manifest differ from the committed digest "
-        f"({DIGESTS.name}); {HOW_TO_UPDATE}")
+        f"({DIGESTS.name}); {HOW_TO_UPDATE}"
+    )
 
 
 @pytest.mark.parametrize("name", TESTED)
@@ -100,7 +106,8 @@ def test_written_files_match_the_committed_digest(name, digests):
         pytest.skip(f"the video digests were made with {data['encoder']}, this environment has {encoder()}")
     assert digests(name)["files"] == data["sets"][name]["files"], (
         f"{name}: the files generate() writes differ from the committed digest ({DIGESTS.name}), with the same "
-        f"encoder ({encoder()}); {HOW_TO_UPDATE}")
+        f"encoder ({encoder()}); {HOW_TO_UPDATE}"
+    )
 
 
 def test_digest_file_covers_every_set():
@@ -113,8 +120,8 @@ def update() -> None:
         sets = {name: generate_digests(name, Path(tmp), workers=2) for name in SETS}
     data = {
         "comment": "sha256 digests of the embedded synthetic datasets (tests/datasets/test_synthetic_digest.py). "
-                   "Regenerate with `.venv/bin/python tests/datasets/test_synthetic_digest.py --update`. A changed "
-                   "digest means the generator's output changed: then bump datasets.synthetic.VERSION.",
+        "Regenerate with `.venv/bin/python tests/datasets/test_synthetic_digest.py --update`. A changed "
+        "digest means the generator's output changed: then bump datasets.synthetic.VERSION.",
         "version": syn.VERSION,
         "encoder": encoder(),
         "sets": sets,

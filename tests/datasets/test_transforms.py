@@ -4,9 +4,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from helpers import REPO
 
 from datasets.transforms import ClipTransform, apply_colour, encode_jitter
+
+from helpers import REPO
 
 
 def test_crop_flip_and_jitter_are_identical_across_frames():
@@ -116,12 +117,11 @@ def test_resize_matches_torchvision(shape, size):
     ours = t(x.permute(0, 2, 3, 1).contiguous())  # C T H W floats, centre crop of the resized frames
     ref = F.resize(x, list(size), antialias=True).float().div(255.0)
     top, left = (size[0] - min(size)) // 2, (size[1] - min(size)) // 2
-    ref = ref[..., top:top + min(size), left:left + min(size)].permute(1, 0, 2, 3)
+    ref = ref[..., top : top + min(size), left : left + min(size)].permute(1, 0, 2, 3)
     assert torch.equal(ours, ref)
 
 
 def test_transforms_do_not_import_torchvision():
     """Every pipeline stage is a process; importing torchvision costs about 2.4 s of each."""
-    code = ("import sys, datasets.transforms, experiment.app; "
-            "sys.exit(1 if 'torchvision' in sys.modules else 0)")
+    code = "import sys, datasets.transforms, experiment.app; sys.exit(1 if 'torchvision' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0

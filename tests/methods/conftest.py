@@ -1,4 +1,5 @@
 """Shared helpers for the methods tests: tiny batches and synthetic moving-blob videos with a built-in signal."""
+
 from __future__ import annotations
 
 import math
@@ -11,9 +12,18 @@ from torch import nn
 from methods.backbones import Backbone
 
 
-def blob_videos(n: int, length: int, size: int = 32, *, power: float = 2.0, travel: float = 0.45,
-                radius: tuple[float, float] = (0.08, 0.3), speed_jitter: float = 0.2, noise: float = 0.02,
-                seed: int = 0) -> torch.Tensor:
+def blob_videos(
+    n: int,
+    length: int,
+    size: int = 32,
+    *,
+    power: float = 2.0,
+    travel: float = 0.45,
+    radius: tuple[float, float] = (0.08, 0.3),
+    speed_jitter: float = 0.2,
+    noise: float = 0.02,
+    seed: int = 0,
+) -> torch.Tensor:
     """``[n, 3, length, size, size]`` videos of one coloured Gaussian blob.
 
     The blob moves along a random direction and grows; its progress along the path is ``(t / (length-1)) ** power``
@@ -82,8 +92,12 @@ def random_batch(batch_size, num_clips, clip_len, size=16, num_classes=5, meta=N
         meta = torch.zeros(batch_size, num_clips)
     else:
         meta = torch.tensor(meta, dtype=torch.float32).expand(batch_size, -1).clone()
-    return {"clips": clips, "meta": meta, "label": torch.randint(num_classes, (batch_size,), generator=g),
-            "index": torch.arange(batch_size)}
+    return {
+        "clips": clips,
+        "meta": meta,
+        "label": torch.randint(num_classes, (batch_size,), generator=g),
+        "index": torch.arange(batch_size),
+    }
 
 
 def train_pretext(method, make_batch, steps, lr=2e-3, tail=25):
@@ -119,10 +133,16 @@ class SpyBackbone(Backbone):
 
 @pytest.fixture
 def synth():
-    return SimpleNamespace(blob_videos=blob_videos, take_clips=take_clips, tuple_batch=tuple_batch,
-                           speed_batch=speed_batch, frame_tuple_batch=frame_tuple_batch,
-                           random_batch=random_batch, train_pretext=train_pretext,
-                           SpyBackbone=SpyBackbone)
+    return SimpleNamespace(
+        blob_videos=blob_videos,
+        take_clips=take_clips,
+        tuple_batch=tuple_batch,
+        speed_batch=speed_batch,
+        frame_tuple_batch=frame_tuple_batch,
+        random_batch=random_batch,
+        train_pretext=train_pretext,
+        SpyBackbone=SpyBackbone,
+    )
 
 
 @pytest.fixture(autouse=True)

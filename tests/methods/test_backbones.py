@@ -1,4 +1,5 @@
 """Backbones: shapes, feature dimensions, min_frames / tiling, VCOP architecture details, no downloads."""
+
 from __future__ import annotations
 
 import pytest

@@ -5,6 +5,7 @@ video has; ``level='frame'`` reproduces the old frame-level sampling exactly; th
 temporal tap of a padded 3x3x3 kernel gets gradient from clips, the outer taps get none from single frames); forward
 shapes and labels at both levels.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,10 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "protocols" / "conf" / "method"
 ITEMS = {"sorder": 5, "opn": 4}  # items the sampler gives per sample
 CLASSES = {"sorder": 2, "opn": 12}
 # the sampler the old default (clip_len 1, spacing 8) built, and the 64 frames the embedded sets guarantee
-OLD_FRAME_SAMPLER = {"sorder": lambda: FrameTuple(num=5, clip_len=1, spacing=8),
-                     "opn": lambda: FrameTuple(num=4, clip_len=1, spacing=8)}
+OLD_FRAME_SAMPLER = {
+    "sorder": lambda: FrameTuple(num=5, clip_len=1, spacing=8),
+    "opn": lambda: FrameTuple(num=4, clip_len=1, spacing=8),
+}
 GUARANTEED_FRAMES = 64
 
 
@@ -98,8 +101,12 @@ def _temporal_conv_grads(method: nn.Module, batch: dict) -> list[torch.Tensor]:
 
 def _batch(k: int, t: int, b: int = 4, size: int = 16, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
-    return {"clips": torch.randn(b, k, 3, t, size, size, generator=g), "meta": torch.ones(b, k),
-            "label": torch.zeros(b, dtype=torch.long), "index": torch.arange(b)}
+    return {
+        "clips": torch.randn(b, k, 3, t, size, size, generator=g),
+        "meta": torch.ones(b, k),
+        "label": torch.zeros(b, dtype=torch.long),
+        "index": torch.arange(b),
+    }
 
 
 @pytest.mark.parametrize("name", sorted(ITEMS))
@@ -139,8 +146,9 @@ def test_forward_shapes_and_labels(name, level):
     t = method.clip_len if level == "clip" else 1
     assert all(len(o) == t for o in method.sampler().offsets()[0])  # the sampler gives what forward is fed here
     clips = torch.arange(k, dtype=torch.float32).view(1, k, 1, 1, 1, 1).expand(b, k, 3, t, 16, 16).contiguous()
-    out = method({"clips": clips, "meta": torch.ones(b, k), "label": torch.zeros(b, dtype=torch.long),
-                  "index": torch.arange(b)})
+    out = method(
+        {"clips": clips, "meta": torch.ones(b, k), "label": torch.zeros(b, dtype=torch.long), "index": torch.arange(b)}
+    )
     items = 3 if name == "sorder" else 4  # sorder verifies 3 of its 5 items; opn sorts all 4
     enc_in = seen["enc_in"]
     assert enc_in.shape == (b * items, 3, t, 16, 16)  # one backbone call, T = clip_len or a single frame

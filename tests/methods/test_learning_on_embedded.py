@@ -2,6 +2,7 @@
 accuracy over 20 consecutive steps rises well above chance within a fixed number of steps (a step-count test, not a
 timed one). Training stops at the first 20-step window that reaches the required accuracy: with batches of 16 such a
 window holds >= 320 predictions, so reaching e.g. 0.30 where chance is 1/6 by luck is a > 6-sigma event."""
+
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -37,8 +38,9 @@ def test_pretext_accuracy_rises_above_chance_on_embedded_data(tiny_data, name, p
     index = load_split("ucf101", tiny_data / "embedded" / "ucf101-tiny-seed0")
     method = build_method(name, "tiny", num_classes=index.num_classes, **params)
     transform = ClipTransform(True, resize=(32, 32), crop=28, jitter=None)
-    ds = ClipDataset(index.train + index.test, method.sampler(), transform, seed=0,
-                     shared_params=method.augmentation().shared)
+    ds = ClipDataset(
+        index.train + index.test, method.sampler(), transform, seed=0, shared_params=method.augmentation().shared
+    )
     opt = torch.optim.Adam(method.parameters(), lr=2e-3)
     accs, epoch, best = [], 0, 0.0
     method.train()
@@ -46,8 +48,14 @@ def test_pretext_accuracy_rises_above_chance_on_embedded_data(tiny_data, name, p
         ds.set_epoch(epoch)
         # drop_last: the ~50 tiny videos would give a 2-sample batch every 4th step (noisy BatchNorm and gradient);
         # without it the order tasks learned more slowly (sorder 0.84 instead of 0.92 after 200 steps, BENCHMARKS.md)
-        loader = DataLoader(ds, batch_size=16, shuffle=True, collate_fn=collate_clips, drop_last=True,
-                            generator=torch.Generator().manual_seed(epoch))
+        loader = DataLoader(
+            ds,
+            batch_size=16,
+            shuffle=True,
+            collate_fn=collate_clips,
+            drop_last=True,
+            generator=torch.Generator().manual_seed(epoch),
+        )
         for batch in loader:
             out = method(batch)
             opt.zero_grad()
@@ -59,6 +67,8 @@ def test_pretext_accuracy_rises_above_chance_on_embedded_data(tiny_data, name, p
             if len(accs) == steps or best >= required:
                 break
         epoch += 1
-    print(f"{name}: first 20 steps {sum(accs[:20]) / 20:.3f}, best 20-step window {best:.3f} by step {len(accs)} "
-          f"of {steps} (chance {chance:.3f})")
+    print(
+        f"{name}: first 20 steps {sum(accs[:20]) / 20:.3f}, best 20-step window {best:.3f} by step {len(accs)} "
+        f"of {steps} (chance {chance:.3f})"
+    )
     assert best >= required > chance + 0.1

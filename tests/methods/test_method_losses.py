@@ -1,4 +1,5 @@
 """Pure losses: GRACE InfoNCE (against a naive reference), order CE / accuracy, weighted sum."""
+
 from __future__ import annotations
 
 import math

@@ -1,20 +1,25 @@
 """Every method x every backbone: one forward/backward on tiny inputs, finite loss, gradients in the encoder."""
+
 from __future__ import annotations
 
+import inspect
+
+import numpy as np
 import pytest
 import torch
 
-from methods import MethodOutput, available_backbones, build_method
+from methods import MethodOutput, available_backbones, available_methods, build_method, get_method_class
 
-# method -> (K items per sample, T frames per item, meta per item, params for tiny inputs)
-SETUPS = {
-    "tcgl": (3, 8, None, dict(clip_len=8)),
-    "vcop": (3, 8, None, dict(clip_len=8)),
-    "sorder": (5, 1, None, dict()),
-    "opn": (4, 1, None, dict()),
-    "speednet": (2, 8, [1.0, 2.0], dict(clip_len=8)),
-    "supervised": (1, 8, None, dict(clip_len=8)),
-}
+PRETRAINING = [n for n in available_methods() if get_method_class(n).pretrains]  # every registered method
+
+
+def setup(name: str) -> tuple[int, int, list | None, dict]:
+    """(items per sample, frames per item, meta per item, params) for ``name``, read from its own sampler (with 8
+    frames per clip where the method takes ``clip_len``): a newly registered method is covered as it is."""
+    params = {"clip_len": 8} if "clip_len" in inspect.signature(get_method_class(name).__init__).parameters else {}
+    drawn = build_method(name, "tiny", num_classes=5, **params).sampler().sample(400, np.random.default_rng(0))
+    meta = [float(m) for m in drawn.meta] if drawn.meta is not None and any(drawn.meta) else None
+    return len(drawn.clips), len(drawn.clips[0]), meta, params
 
 
 def _check_step(method, batch):
@@ -31,25 +36,25 @@ def _check_step(method, batch):
     return out
 
 
-@pytest.mark.parametrize("name", sorted(SETUPS))
+@pytest.mark.parametrize("name", PRETRAINING)
 def test_tiny_backbone_step(name, synth):
-    k, t, meta, params = SETUPS[name]
+    k, t, meta, params = setup(name)
     method = build_method(name, "tiny", num_classes=5, **params)
     _check_step(method, synth.random_batch(4, k, t, size=16, meta=meta))
 
 
 @pytest.mark.parametrize("backbone", [b for b in available_backbones() if b != "tiny"])
-@pytest.mark.parametrize("name", sorted(SETUPS))
+@pytest.mark.parametrize("name", PRETRAINING)
 def test_real_backbone_step(name, backbone, synth):
-    k, t, meta, params = SETUPS[name]
+    k, t, meta, params = setup(name)
     torch.manual_seed(0)
     method = build_method(name, backbone, num_classes=5, **params)
     _check_step(method, synth.random_batch(2, k, t, size=16, meta=meta))
 
 
-@pytest.mark.parametrize("name", sorted(SETUPS))
+@pytest.mark.parametrize("name", PRETRAINING)
 def test_eval_mode_forward(name, synth):
-    k, t, meta, params = SETUPS[name]
+    k, t, meta, params = setup(name)
     method = build_method(name, "tiny", num_classes=5, **params).eval()
     with torch.no_grad():
         out = method(synth.random_batch(3, k, t, size=16, meta=meta))
@@ -86,7 +91,7 @@ def test_random_does_not_pretrain(synth):
     assert method.pretrains is False
     with pytest.raises(RuntimeError, match="does not pretrain"):
         method(synth.random_batch(2, 1, 8))
-    assert all(build_method(n, "tiny", num_classes=3).pretrains for n in SETUPS)
+    assert all(build_method(n, "tiny", num_classes=3).pretrains for n in PRETRAINING)
 
 
 def test_supervised_needs_classes_and_uses_labels(synth):

@@ -3,6 +3,7 @@
 Models are built with parameter initialisation switched off (every tensor is overwritten by a strict load, or filled
 with seeded random values), which keeps the file fast; all on CPU.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,15 @@ from methods.official_weights import (
 from methods.registry import build_method
 from runtime.checkpoint import CheckpointError
 
-LISTS = [("vcop", "c3d"), ("vcop", "r3d"), ("vcop", "r21d"),
-         ("tcgl", "c3d"), ("tcgl", "r3d"), ("tcgl", "r3d_3463"), ("tcgl", "r21d")]
+LISTS = [
+    ("vcop", "c3d"),
+    ("vcop", "r3d"),
+    ("vcop", "r21d"),
+    ("tcgl", "c3d"),
+    ("tcgl", "r3d"),
+    ("tcgl", "r3d_3463"),
+    ("tcgl", "r21d"),
+]
 BACKBONES = {"c3d": "c3d", "r3d": "r3d", "r3d_3463": {"name": "r3d", "layer_sizes": (3, 4, 6, 3)}, "r21d": "r21d"}
 
 # official name -> (our name, transposed?), written by hand from reading the official code (independent of the
@@ -41,8 +49,10 @@ EXPECTED = {
         "base_network.conv1.temporal_spatial_conv.weight": ("encoder.conv1.0.weight", False),
         "base_network.bn1.running_mean": ("encoder.conv1.1.running_mean", False),
         "base_network.conv2.block1.conv2.temporal_spatial_conv.weight": ("encoder.conv2.0.conv2.weight", False),
-        "base_network.conv3.block1.downsampleconv.temporal_spatial_conv.weight":
-            ("encoder.conv3.0.shortcut.0.weight", False),
+        "base_network.conv3.block1.downsampleconv.temporal_spatial_conv.weight": (
+            "encoder.conv3.0.shortcut.0.weight",
+            False,
+        ),
         "base_network.conv5.block1.downsamplebn.bias": ("encoder.conv5.0.shortcut.1.bias", False),
         "base_network.conv4.block1.bn2.running_var": ("encoder.conv4.0.bn2.running_var", False),
     },
@@ -56,8 +66,10 @@ EXPECTED = {
         "base_network.conv1.bn.running_var": ("encoder.conv1.0.bn.running_var", False),
         "base_network.conv1.temporal_conv.weight": ("encoder.conv1.0.temporal.weight", False),
         "base_network.conv5.block1.conv1.bn.weight": ("encoder.conv5.0.conv1.bn.weight", False),
-        "base_network.conv3.block1.downsampleconv.temporal_conv.weight":
-            ("encoder.conv3.0.shortcut.0.temporal.weight", False),
+        "base_network.conv3.block1.downsampleconv.temporal_conv.weight": (
+            "encoder.conv3.0.shortcut.0.temporal.weight",
+            False,
+        ),
     },
     "vcop": {
         "fc7.weight": ("head.pair_fc.weight", False),
@@ -83,8 +95,18 @@ EXPECTED = {
 @contextlib.contextmanager
 def _no_init():
     """Skip torch.nn.init while building (the tensors are overwritten anyway)."""
-    names = ("kaiming_uniform_", "kaiming_normal_", "uniform_", "normal_", "zeros_", "ones_", "constant_",
-             "xavier_uniform_", "xavier_normal_", "trunc_normal_")
+    names = (
+        "kaiming_uniform_",
+        "kaiming_normal_",
+        "uniform_",
+        "normal_",
+        "zeros_",
+        "ones_",
+        "constant_",
+        "xavier_uniform_",
+        "xavier_normal_",
+        "trunc_normal_",
+    )
     with contextlib.ExitStack() as stack:
         for name in names:
             stack.enter_context(mock.patch.object(torch.nn.init, name, lambda t, *a, **k: t))
@@ -109,7 +131,7 @@ def _draw(shape, g: torch.Generator) -> torch.Tensor:
     pos, off = 0, int(torch.randint(0, _POOL.numel(), (1,), generator=g))
     while pos < n:
         take = min(n - pos, _POOL.numel() - off)
-        out[pos:pos + take] = _POOL[off:off + take]
+        out[pos : pos + take] = _POOL[off : off + take]
         pos, off = pos + take, 0
     return out.view(shape)
 
@@ -129,8 +151,12 @@ def _save(path, fmt, state, prefix):
     if prefix:
         state = {f"module.{k}": v for k, v in state.items()}
     if fmt == "tcgl":  # as 1_train_TCGL_*.py save it
-        payload = {"opt": argparse.Namespace(model="r3d", lr=1e-3, gpu=0, seed=632), "model": state,
-                   "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3, "params": [0, 1]}]}, "epoch": 7}
+        payload = {
+            "opt": argparse.Namespace(model="r3d", lr=1e-3, gpu=0, seed=632),
+            "model": state,
+            "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3, "params": [0, 1]}]},
+            "epoch": 7,
+        }
     else:  # train_vcop.py: torch.save(vcopn.state_dict())
         payload = state
     torch.save(payload, path)
@@ -197,8 +223,9 @@ def test_lists_name_their_origin_and_cover_only_what_the_official_code_builds():
 
 # -- semantics: the mapped model computes what the official one computes --------------------------------------------
 def _bn(x, s, p):
-    return F.batch_norm(x, s[f"{p}.running_mean"], s[f"{p}.running_var"], s[f"{p}.weight"], s[f"{p}.bias"],
-                        training=False, eps=1e-5)
+    return F.batch_norm(
+        x, s[f"{p}.running_mean"], s[f"{p}.running_var"], s[f"{p}.weight"], s[f"{p}.bias"], training=False, eps=1e-5
+    )
 
 
 def _official_c3d(s, x):
@@ -308,8 +335,11 @@ def test_tcgl_heads_compute_what_the_official_heads_compute():
             fused = []
             for k in range(3):
                 p = f"fusion.fc_{k + 1}"
-                y = torch.sigmoid(F.linear(F.relu(F.linear(z, s[f"{p}.0.weight"], s[f"{p}.0.bias"])),
-                                           s[f"{p}.2.weight"], s[f"{p}.2.bias"]))
+                y = torch.sigmoid(
+                    F.linear(
+                        F.relu(F.linear(z, s[f"{p}.0.weight"], s[f"{p}.0.bias"])), s[f"{p}.2.weight"], s[f"{p}.2.bias"]
+                    )
+                )
                 fused.append(F.relu(y) * x[b, k])
             h = F.relu(F.linear(torch.cat(fused), s["fc7.weight"], s["fc7.bias"]))
             logits.append(F.linear(h, s["fc8.weight"], s["fc8.bias"]))
@@ -341,13 +371,19 @@ def vcop_r21d():
 def test_missing_extra_and_misshaped_tensors_are_refused_with_names(tmp_path, vcop_r21d):
     method, state = vcop_r21d
     cases = {
-        "missing": ({k: v for k, v in state.items() if k != "base_network.conv2.block1.bn1.running_var"},
-                    ["encoder.conv2.0.bn1.running_var", "base_network.conv2.block1.bn1.running_var",
-                     "needs that the file lacks (1)"]),
+        "missing": (
+            {k: v for k, v in state.items() if k != "base_network.conv2.block1.bn1.running_var"},
+            [
+                "encoder.conv2.0.bn1.running_var",
+                "base_network.conv2.block1.bn1.running_var",
+                "needs that the file lacks (1)",
+            ],
+        ),
         "extra": ({**state, "fc9.weight": torch.zeros(3, 3)}, ["fc9.weight", "no place in this model (1)"]),
-        "shape": ({**state, "fc8.weight": torch.zeros(24, 1536)},
-                  ["fc8.weight (24, 1536)", "head.classifier.weight (6, 1536)", "shape mismatches (1)",
-                   "num_clips=3"]),
+        "shape": (
+            {**state, "fc8.weight": torch.zeros(24, 1536)},
+            ["fc8.weight (24, 1536)", "head.classifier.weight (6, 1536)", "shape mismatches (1)", "num_clips=3"],
+        ),
     }
     for case, (bad, expected) in cases.items():
         path = _save(tmp_path / f"{case}.pth", "vcop", bad, prefix=case == "extra")

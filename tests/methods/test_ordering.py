@@ -1,4 +1,5 @@
 """Order labels: lexicographic, a bijection for K = 2..4 (no off-by-one); OPN reversal classes; gathering."""
+
 from __future__ import annotations
 
 import itertools

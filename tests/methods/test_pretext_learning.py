@@ -3,6 +3,7 @@
 The blob grows and moves with accelerating speed, so frame content, clip content and clip speed all reveal time.
 Controls on static videos (no temporal signal) stay at chance, so these tests can fail.
 """
+
 from __future__ import annotations
 
 import pytest

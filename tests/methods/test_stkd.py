@@ -1,4 +1,5 @@
 """STKD: orthonormal DCT-II along time, DC removal == temporal mean subtraction, the paper-style variant."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """TCGL graph pieces: documented adjacencies, PyG GCNConv normalisation, augmentations."""
+
 from __future__ import annotations
 
 import itertools

@@ -1,4 +1,5 @@
 """TCGL as a whole: batched backbone calls, STKD placement, C3D tiling, augmentation switches, the ASOP leak."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,7 +29,7 @@ def test_backbone_called_twice_with_stkd_inputs(synth):
             centred = [raw[b, k] - raw[b, k].mean(1, keepdim=True) for k in range(3)]
             clip = next(k for k in range(3) if torch.allclose(snippets[b * 3 + p], centred[k], atol=1e-5))
             for s in range(4):
-                piece = raw[b, clip][:, 4 * s:4 * s + 4]
+                piece = raw[b, clip][:, 4 * s : 4 * s + 4]
                 assert torch.allclose(sets[b, p, s], piece - piece.mean(1, keepdim=True), atol=1e-5)
     assert torch.isfinite(out.loss)
 

@@ -1,4 +1,5 @@
 """Tests for runtime.checkpoint: atomic save + sha256 sidecar, safe load, strict state-dict load."""
+
 from __future__ import annotations
 
 import logging
@@ -316,7 +317,7 @@ def _save_and_get_killed(path, epoch: int, moment: str) -> None:
         def write(self, data):  # 64 KiB at a time, 1 ms apart: 8 MB take over 0.1 s
             view = memoryview(data).cast("B")
             for i in range(0, len(view), 1 << 16):
-                real_write(self, view[i:i + (1 << 16)])
+                real_write(self, view[i : i + (1 << 16)])
                 self._f.flush()
                 time.sleep(0.001)
             return len(view)

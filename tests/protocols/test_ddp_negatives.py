@@ -26,6 +26,7 @@ broken TCGL variants were off by (curve, weights): no gathering 0.16, 0.12; grad
 in the gather's backward 1e-2, 0.10; the local slice without the all-reduce 1.3e-2, 0.07; draws from the per-rank
 RNG instead of the sample seeds 2.0, 0.14. ``RTOL = 1e-4`` and ``ATOL = 1e-4`` sit between.
 """
+
 from __future__ import annotations
 
 import time
@@ -33,11 +34,12 @@ import time
 import pytest
 import torch
 
-from ddp_helpers import pretrain_seeded, run_gloo
-from helpers import compose_cfg
 from methods.losses import grace_loss
 from methods.ordering import random_permutations, sample_uniform
 from methods.tcgl.graph import drop_edges, mask_features
+
+from ddp_helpers import pretrain_seeded, run_gloo
+from helpers import compose_cfg
 
 N_TRAIN, N_VAL, BATCH = 11, 5, 5
 PER_SAMPLE_CE = ("vcop", "sorder", "opn")  # methods whose only coupling would be their random draws
@@ -46,10 +48,13 @@ RTOL, ATOL = 1e-4, 1e-4
 
 # -- the gathered loss itself --------------------------------------------------------------------------------------
 
+
 def _nodes(g=7, n=4, d=6):
     gen = torch.Generator().manual_seed(3)
-    return (torch.randn(g, n, d, generator=gen, dtype=torch.float64),
-            torch.randn(g, n, d, generator=gen, dtype=torch.float64))
+    return (
+        torch.randn(g, n, d, generator=gen, dtype=torch.float64),
+        torch.randn(g, n, d, generator=gen, dtype=torch.float64),
+    )
 
 
 def _reference(z1, z2):
@@ -65,8 +70,8 @@ def _grace_on_ranks(z1, z2, shares, stand_in_rank):
 
     r, world = distributed.rank(), distributed.world_size()
     start = sum(shares[:r])
-    a = z1[start:start + shares[r]].clone().requires_grad_()
-    b = z2[start:start + shares[r]].clone().requires_grad_()
+    a = z1[start : start + shares[r]].clone().requires_grad_()
+    b = z2[start : start + shares[r]].clone().requires_grad_()
     stand_in = r == stand_in_rank
     if stand_in:  # a copy of sample 0 only stands in: weight 0, and it must add nothing to the others' pool
         a, b = z1[:1].clone().requires_grad_(), z2[:1].clone().requires_grad_()
@@ -78,8 +83,13 @@ def _grace_on_ranks(z1, z2, shares, stand_in_rank):
     return {"loss": loss.detach(), "local": local.detach(), "g1": a.grad / world, "g2": b.grad / world}
 
 
-CASES = {"equal": ([4, 3], None), "unequal": ([5, 2], None), "empty rank 1": ([7, 0], None),
-         "empty rank 0": ([0, 7], None), "stand-in": ([7, 0], 1)}
+CASES = {
+    "equal": ([4, 3], None),
+    "unequal": ([5, 2], None),
+    "empty rank 1": ([7, 0], None),
+    "empty rank 0": ([0, 7], None),
+    "stand-in": ([7, 0], 1),
+}
 
 
 def _all_cases(z1, z2):
@@ -121,10 +131,11 @@ def test_one_process_never_gathers_and_computes_what_it_did(monkeypatch):
 
 # -- per-sample draws ----------------------------------------------------------------------------------------------
 
+
 def test_per_sample_draws_do_not_depend_on_the_batch_they_are_in():
     seeds = torch.tensor([5, 2**62 + 7, 11, -3 % 2**63, 0, 123456789])
     perms, labels = random_permutations(6, 3, seeds=seeds)
-    parts = [random_permutations(2, 3, seeds=seeds[i:i + 2]) for i in (0, 2, 4)]
+    parts = [random_permutations(2, 3, seeds=seeds[i : i + 2]) for i in (0, 2, 4)]
     assert torch.equal(perms, torch.cat([p for p, _ in parts]))
     assert torch.equal(labels, torch.cat([lab for _, lab in parts]))
     torch.manual_seed(0)
@@ -147,7 +158,7 @@ def test_sorder_tuples_from_sample_seeds_do_not_depend_on_the_batch_and_keep_the
     for negatives, first_is_3 in (("outside", 0.5), ("shuffle", 0.375)):
         method = build_method("sorder", "tiny", negatives=negatives)
         idx, labels = method.make_tuples(6000, torch.device("cpu"), seeds)
-        parts = [method.make_tuples(1000, torch.device("cpu"), seeds[i:i + 1000]) for i in range(0, 6000, 1000)]
+        parts = [method.make_tuples(1000, torch.device("cpu"), seeds[i : i + 1000]) for i in range(0, 6000, 1000)]
         assert torch.equal(idx, torch.cat([i for i, _ in parts]))
         assert torch.equal(labels, torch.cat([b for _, b in parts]))
         assert abs(float(labels.float().mean()) - method.pos_fraction) < 0.02
@@ -178,13 +189,26 @@ def test_items_carry_a_sample_seed_of_seed_epoch_and_index():
 
 # -- 1 vs 2 processes, the real pretraining loop ------------------------------------------------------------------
 
+
 def _cfg(method, seed=0):
-    common = ["preset=smoke", f"seed={seed}", "pretrain.epochs=3", f"pretrain.batch_size={BATCH}",
-              "pretrain.warmup_epochs=0", "pretrain.sync_bn=true", "method.optim.name=adamw",
-              "method.optim.lr=0.005", "method.params.clip_len=8"]
+    common = [
+        "preset=smoke",
+        f"seed={seed}",
+        "pretrain.epochs=3",
+        f"pretrain.batch_size={BATCH}",
+        "pretrain.warmup_epochs=0",
+        "pretrain.sync_bn=true",
+        "method.optim.name=adamw",
+        "method.optim.lr=0.005",
+        "method.params.clip_len=8",
+    ]
     if method == "tcgl":
-        extra = ["method.params.asop_dropout=0.0", "method.params.negatives=batch", "method.params.asop_hidden=32",
-                 "method.params.intra_edge_mask_shared=false"]
+        extra = [
+            "method.params.asop_dropout=0.0",
+            "method.params.negatives=batch",
+            "method.params.asop_hidden=32",
+            "method.params.intra_edge_mask_shared=false",
+        ]
     else:  # PER_SAMPLE_CE: a head with dropout and a hidden width
         extra = ["method.params.dropout=0.0", "method.params.hidden=32"]
     return compose_cfg(f"method={method}", *common, *extra)
@@ -225,8 +249,11 @@ def _compare(one, two, keys):
                 assert diff <= RTOL, f"epoch {a['epoch']} {k}: 1 process {x}, 2 processes {y}"
                 worst = max(worst, diff)
         assert state.keys() == ref_state.keys()
-        wdiff = max(float((state[k].double() - ref_state[k].double()).abs().max()) for k in ref_state
-                    if ref_state[k].is_floating_point())
+        wdiff = max(
+            float((state[k].double() - ref_state[k].double()).abs().max())
+            for k in ref_state
+            if ref_state[k].is_floating_point()
+        )
         assert wdiff <= ATOL, f"final weights differ by {wdiff}"
     print(f"largest relative curve difference {worst:.1e}, largest weight difference {wdiff:.1e}")
 

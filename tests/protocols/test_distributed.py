@@ -1,6 +1,7 @@
 """Several processes (runtime/distributed.py): sharding, gathering, and a 2-process gloo run started with torchrun
 that trains like one process with the same global batch and evaluates every video exactly once.
 The same job as 2 SLURM tasks through submitit: tests/slurm/test_ddp.py."""
+
 import subprocess
 import sys
 import time
@@ -9,11 +10,11 @@ import pytest
 import torch
 from omegaconf import open_dict
 
+from experiment.app import eval_config_hash, pretrain_identity, run
+from runtime import distributed, engine
+
 from ddp_helpers import DDP_ARGS, SPLIT, assert_records_count_every_video_once, assert_same_curve, read_log
 from helpers import REPO, compose_cfg, smoke_overrides
-from runtime import distributed
-from runtime import engine
-from experiment.app import eval_config_hash, pretrain_identity, run
 
 
 class Numbered:
@@ -43,8 +44,9 @@ def _indices(loader):
 
 
 @pytest.mark.parametrize("n,batch,world", [(22, 7, 2), (25, 8, 2), (10, 4, 3), (2, 4, 3)])
-def test_each_global_batch_is_split_across_ranks_and_evaluation_shares_cover_every_video_once(monkeypatch, n, batch,
-                                                                                             world):
+def test_each_global_batch_is_split_across_ranks_and_evaluation_shares_cover_every_video_once(
+    monkeypatch, n, batch, world
+):
     cpu = torch.device("cpu")
     single = _indices(engine.make_loader(Numbered(n), batch, True, 0, 3, 0, cpu))
     shares, evals = [], []
@@ -83,25 +85,33 @@ def test_single_process_helpers_are_identities_and_sync_bn_off_keeps_every_hash(
     assert distributed.wrap(model, torch.device("cpu")) is model
     cfg = compose_cfg(*smoke_overrides(tiny_data, tiny_data))
     before = (eval_config_hash(cfg), pretrain_identity(cfg, "fp"))
-    with open_dict(cfg):
+    with open_dict(cfg.pretrain):
         del cfg.pretrain["sync_bn"]  # as before the key existed: run folders and record hashes stay valid
     assert (eval_config_hash(cfg), pretrain_identity(cfg, "fp")) == before
-    with open_dict(cfg):
+    with open_dict(cfg.pretrain):
         cfg.pretrain.sync_bn = True
     assert eval_config_hash(cfg) != before[0] and pretrain_identity(cfg, "fp")["pretrain"]["sync_bn"] is True
 
 
 def _torchrun(*args, timeout=240):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(REPO / "protocols" / "run.py"), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(REPO / "protocols" / "run.py"),
+        *args,
+    ]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.slow
 def test_two_gloo_processes_train_like_one_and_evaluate_every_video_exactly_once(tiny_data, tmp_path):
-    from methods.registry import build_method
     from experiment import data
     from experiment.app import frozen_features, load_pretrained
+    from methods.registry import build_method
     from runtime.checkpoint import load_checkpoint
 
     t0 = time.time()
@@ -112,20 +122,25 @@ def test_two_gloo_processes_train_like_one_and_evaluate_every_video_exactly_once
     r = _torchrun(*smoke_overrides(tiny_data, two, *DDP_ARGS), f"hydra.run.dir={two}/hydra")
     t2 = time.time()
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
-    print(f"1 process pretraining {t1 - t0:.1f}s; 2 processes pretraining + evaluation {t2 - t1:.1f}s; "
-          f"largest relative difference {assert_same_curve(read_log(one), read_log(two)):.1e}")
+    print(
+        f"1 process pretraining {t1 - t0:.1f}s; 2 processes pretraining + evaluation {t2 - t1:.1f}s; "
+        f"largest relative difference {assert_same_curve(read_log(one), read_log(two)):.1e}"
+    )
 
     recs = assert_records_count_every_video_once(two / "records", {"linear", "finetune", "retrieval"})
     assert r.stdout.count(" -> ") == 3 and r.stdout.count("vssl-bench git ") == 1  # rank 0 alone writes, prints
     (work,) = (two / "runs").glob("*")
     assert sorted(p.name for p in (work / "checkpoints").iterdir()) == [
-        "epoch_0002.pt", "epoch_0002.pt.sha256", "epoch_0003.pt", "epoch_0003.pt.sha256"]
+        "epoch_0002.pt",
+        "epoch_0002.pt.sha256",
+        "epoch_0003.pt",
+        "epoch_0003.pt.sha256",
+    ]
 
     # the gathered features are one process's features of the same checkpoint, video for video, in order
     cfg = compose_cfg(*smoke_overrides(tiny_data, tmp_path / "check", *DDP_ARGS))
     es = data.eval_set(cfg, "ucf101", 0)
-    method = build_method("supervised", {"name": "tiny"}, num_classes=es.index.num_classes, clip_len=16,
-                          dropout=0.0)
+    method = build_method("supervised", {"name": "tiny"}, num_classes=es.index.num_classes, clip_len=16, dropout=0.0)
     sha, _ = load_pretrained(method, work / "final.pt", cfg)
     assert sha == recs["linear"]["checkpoint_sha256"]
     mine = frozen_features(method, cfg, es, sha, torch.device("cpu"))
@@ -152,4 +167,5 @@ def test_two_gloo_processes_train_like_one_and_evaluate_every_video_exactly_once
     resumed = load_checkpoint(work / "final.pt")["state_dict"]
     assert all(torch.equal(resumed[k], final[k]) for k in final)
     assert [{k: v for k, v in row.items() if k != "clips_per_s"} for row in read_log(two)] == [
-        {k: v for k, v in row.items() if k != "clips_per_s"} for row in log]
+        {k: v for k, v in row.items() if k != "clips_per_s"} for row in log
+    ]

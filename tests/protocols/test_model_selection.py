@@ -7,6 +7,7 @@ right on a validation video is wrong on its test copy, and the test-best checkpo
 that selected on the test split (or peeked at it) would then report another weight decay / epoch and other test
 metrics.
 """
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -26,8 +27,9 @@ K = 3  # classes
 
 # ------------------------------------------------------------------------------------------------ linear probe
 
-LINEAR_CFG = SimpleNamespace(weight_decays=[0.0, 0.03, 0.3], lr=0.1, momentum=0.9, batch_size=16, epochs=12,
-                             eval_every=3)
+LINEAR_CFG = SimpleNamespace(
+    weight_decays=[0.0, 0.03, 0.3], lr=0.1, momentum=0.9, batch_size=16, epochs=12, eval_every=3
+)
 
 
 def _features(n: int, g: torch.Generator, n_clips: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,7 +69,7 @@ def _reference_checkpoints(train, val, test, cfg, seed: int) -> list[dict]:
         for epoch in range(cfg.epochs):
             order = torch.randperm(len(clip_x), generator=g)
             for i in range(0, len(order), cfg.batch_size):
-                idx = order[i:i + cfg.batch_size]
+                idx = order[i : i + cfg.batch_size]
                 loss = F.cross_entropy(clf(clip_x[idx]), clip_y[idx])
                 opt.zero_grad()
                 loss.backward()
@@ -77,10 +79,16 @@ def _reference_checkpoints(train, val, test, cfg, seed: int) -> list[dict]:
                 with torch.no_grad():
                     vid, clip = video_probs(clf, xte), clf(xte.flatten(0, 1))
                     yclip = yte.repeat_interleave(xte.shape[1])
-                    rows.append({"choice": (float(wd), float(epoch + 1)),
-                                 "val_top1": topk_correct(video_probs(clf, xva), yva, 1),
-                                 "top1": topk_correct(vid, yte, 1), "top5": topk_correct(vid, yte, 5),
-                                 "clip_top1": topk_correct(clip, yclip, 1), "clip_top5": topk_correct(clip, yclip, 5)})
+                    rows.append(
+                        {
+                            "choice": (float(wd), float(epoch + 1)),
+                            "val_top1": topk_correct(video_probs(clf, xva), yva, 1),
+                            "top1": topk_correct(vid, yte, 1),
+                            "top5": topk_correct(vid, yte, 5),
+                            "clip_top1": topk_correct(clip, yclip, 1),
+                            "clip_top5": topk_correct(clip, yclip, 5),
+                        }
+                    )
     return rows
 
 
@@ -101,8 +109,9 @@ def test_linear_probe_selects_weight_decay_and_epoch_on_validation(planted_featu
     assert (out["selected_weight_decay"], out["selected_epoch"]) == on_val["choice"]
     assert out["val_top1"] == on_val["val_top1"]
     # the reported test metrics are those of the validation-selected model
-    assert {k: out[k] for k in ("top1", "top5", "clip_top1", "clip_top5")} == \
-        {k: on_val[k] for k in ("top1", "top5", "clip_top1", "clip_top5")}
+    assert {k: out[k] for k in ("top1", "top5", "clip_top1", "clip_top5")} == {
+        k: on_val[k] for k in ("top1", "top5", "clip_top1", "clip_top5")
+    }
 
 
 def test_linear_probe_derangement_without_a_reference(planted_features):
@@ -116,8 +125,10 @@ def test_linear_probe_derangement_without_a_reference(planted_features):
     # split would have given another model and a test top-1 above 0
     swapped = linear_probe(train, test, val, num_classes=K, cfg=LINEAR_CFG, seed=0)
     assert swapped["val_top1"] > 0.0
-    assert (swapped["selected_weight_decay"], swapped["selected_epoch"]) != \
-        (out["selected_weight_decay"], out["selected_epoch"])
+    assert (swapped["selected_weight_decay"], swapped["selected_epoch"]) != (
+        out["selected_weight_decay"],
+        out["selected_epoch"],
+    )
 
 
 def _leaves(obj):
@@ -164,8 +175,7 @@ def test_linear_probe_reads_test_split_only_after_selection(planted_features):
     cfg = SimpleNamespace(**{**vars(LINEAR_CFG), "weight_decays": [0.0, 0.3], "epochs": 6})  # spying is slow
     plain = linear_probe(train, val, test, num_classes=K, cfg=cfg, seed=0)
     _Spy.EVENTS = []
-    out = linear_probe(_spied("train", train), _spied("val", val), _spied("test", test), num_classes=K,
-                       cfg=cfg, seed=0)
+    out = linear_probe(_spied("train", train), _spied("val", val), _spied("test", test), num_classes=K, cfg=cfg, seed=0)
     events = _Spy.EVENTS
     assert out == plain  # the spies change nothing
 
@@ -212,8 +222,13 @@ class _Videos(Dataset):
         self.log.append((e.split, index))
         picked = self.sampler.sample(e.video.shape[1], np.random.default_rng([0, epoch, index]))
         clips = torch.stack([e.video[:, torch.from_numpy(f)] for f in picked.clips])
-        return {"clips": clips, "meta": torch.from_numpy(picked.meta), "label": torch.tensor(e.label),
-                "index": torch.tensor(index), "short": torch.tensor(picked.short)}
+        return {
+            "clips": clips,
+            "meta": torch.from_numpy(picked.meta),
+            "label": torch.tensor(e.label),
+            "index": torch.tensor(index),
+            "short": torch.tensor(picked.short),
+        }
 
     def finish(self, clips, colour):  # pragma: no cover - items are never colour-deferred here
         raise AssertionError("no deferred colour stage in this dataset")
@@ -223,18 +238,51 @@ def _entries(split: str, videos: torch.Tensor, labels: torch.Tensor) -> list:
     return [SimpleNamespace(split=split, video=v, label=int(y)) for v, y in zip(videos, labels)]
 
 
-SUITE = {"finetune": "suite", "eval_precision": "auto", "test_clip_starts": "round", "optimizer": "suite",
-         "method_settings": "suite"}
-FINETUNE_CFG = {"protocol": {"finetune": {"epochs": 4, "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0,
-                                          "batch_size": 6, "warmup_epochs": 0, "val_clips": CLIPS, "clip_len": 4}},
-                "eval": {"num_workers": 0, "clips_per_video": CLIPS}, "recipe": SUITE, "method": {"name": "planted"}}
+SUITE = {
+    "finetune": "suite",
+    "eval_precision": "auto",
+    "test_clip_starts": "round",
+    "optimizer": "suite",
+    "method_settings": "suite",
+}
+FINETUNE_CFG = {
+    "protocol": {
+        "finetune": {
+            "epochs": 4,
+            "lr": 0.05,
+            "momentum": 0.9,
+            "weight_decay": 0.0,
+            "batch_size": 6,
+            "warmup_epochs": 0,
+            "val_clips": CLIPS,
+            "clip_len": 4,
+        }
+    },
+    "eval": {"num_workers": 0, "clips_per_video": CLIPS},
+    "recipe": SUITE,
+    "method": {"name": "planted"},
+}
 # the released recipe (TCGL's 2_ft_tcg_classify.py), with this file's lr and epochs: lowest validation loss on one
 # random clip per video, plain SGD, plateau (patience 1 here, so that it acts within the 4 epochs)
-RELEASED_CFG = {**FINETUNE_CFG, "recipe": {**SUITE, "finetune": "released"},
-                "method": {"name": "planted", "released": {"finetune": {
-                    "epochs": 4, "batch_size": 6, "lr": 0.05, "ft_lr": None, "momentum": 0.9, "weight_decay": 0.0,
-                    "schedule": "plateau", "plateau": {"metric": "val_loss", "factor": 0.1, "patience": 1,
-                                                       "min_lr": 1e-5}}}}}
+RELEASED_CFG = {
+    **FINETUNE_CFG,
+    "recipe": {**SUITE, "finetune": "released"},
+    "method": {
+        "name": "planted",
+        "released": {
+            "finetune": {
+                "epochs": 4,
+                "batch_size": 6,
+                "lr": 0.05,
+                "ft_lr": None,
+                "momentum": 0.9,
+                "weight_decay": 0.0,
+                "schedule": "plateau",
+                "plateau": {"metric": "val_loss", "factor": 0.1, "patience": 1, "min_lr": 1e-5},
+            }
+        },
+    },
+}
 
 
 def _finetune_run(cfg: dict):
@@ -242,9 +290,13 @@ def _finetune_run(cfg: dict):
     in which dataset items are read and every evaluation pass (``video_logits``: split, logits, labels)."""
     g = torch.Generator().manual_seed(0)
     train, val = _videos(24, g), _videos(12, g)
-    evalset = SimpleNamespace(train=_entries("train", *train), val=_entries("val", *val),
-                              test=_entries("test", val[0], (val[1] + 1) % K), label="planted",
-                              index=SimpleNamespace(num_classes=K))
+    evalset = SimpleNamespace(
+        train=_entries("train", *train),
+        val=_entries("val", *val),
+        test=_entries("test", val[0], (val[1] + 1) % K),
+        label="planted",
+        index=SimpleNamespace(num_classes=K),
+    )
     torch.manual_seed(0)
     method = SimpleNamespace(encoder=Tiny3D(width=2), preprocess=torch.nn.Identity())
     reads, passes = [], []
@@ -267,8 +319,14 @@ def _finetune_run(cfg: dict):
             return opt, schedule
 
         mp.setattr(finetune_mod.recipes, "finetune_optimizer", recording_optimizer)
-        out = finetune_mod.finetune(method, evalset, OmegaConf.create(cfg), torch.device("cpu"), 0,
-                                    lambda entries, sampler, train, augment=None: _Videos(entries, sampler, reads))
+        out = finetune_mod.finetune(
+            method,
+            evalset,
+            finetune_mod.settings(OmegaConf.create(cfg)),
+            torch.device("cpu"),
+            0,
+            lambda entries, sampler, train, augment=None: _Videos(entries, sampler, reads),
+        )
     return SimpleNamespace(out=out, reads=reads, passes=passes, test_labels=(val[1] + 1) % K, lrs=lrs)
 
 
@@ -306,9 +364,10 @@ def test_finetune_reads_test_split_only_after_selection(finetune_run):
     reads = finetune_run.reads
     first_test = next(i for i, (split, _) in enumerate(reads) if split == "test")
     assert {split for split, _ in reads[:first_test]} == {"train", "val"}, "training and validation come first"
-    assert all(split == "test" for split, _ in reads[first_test:]), \
-        "a train or validation video was read after the first test video: the test split was read before the " \
+    assert all(split == "test" for split, _ in reads[first_test:]), (
+        "a train or validation video was read after the first test video: the test split was read before the "
         "selection was over"
+    )
     assert sorted(i for split, i in reads[first_test:]) == list(range(len(finetune_run.test_labels)))
 
 

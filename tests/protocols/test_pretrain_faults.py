@@ -1,15 +1,17 @@
 """Pretraining stops on a non-finite loss and keeps the last good checkpoint."""
+
 from pathlib import Path
 
 import pytest
 import torch
 
-from helpers import compose_cfg, smoke_overrides
+from experiment.app import run
 from methods import registry
 from methods.vcop import VCOP
-from experiment.app import run
-from runtime.checkpoint import latest_good_checkpoint
 from protocols.pretrain import LossWatch, NonFiniteLossError
+from runtime.checkpoint import latest_good_checkpoint
+
+from helpers import compose_cfg, smoke_overrides
 
 
 class NanInSecondEpoch(VCOP):
@@ -26,10 +28,10 @@ class NanInSecondEpoch(VCOP):
         return out
 
 
-def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
-    registry.available_methods()  # discover the real methods before the snapshot
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # registered for this test only
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(tiny_data, tmp_path, request):
+    registry.available_methods()  # discover the real methods first
     registry.register("test_nan_in_epoch_2")(NanInSecondEpoch)
+    request.addfinalizer(lambda: registry.METHODS.unregister("test_nan_in_epoch_2"))  # for this test only
     cfg = compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=vcop", "pretrain.epochs=3", "stage=pretrain"))
     cfg.method.name = "test_nan_in_epoch_2"
     NanInSecondEpoch.steps = 0

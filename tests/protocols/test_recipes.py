@@ -2,6 +2,7 @@
 
 Each test computes the released rule here, independently (the optimiser's groups, ReduceLROnPlateau's rule, the
 per-position BatchNorm updates, the list filter, the test clip starts, the centre crop), and compares."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,14 +13,14 @@ from omegaconf import open_dict
 from datasets.samplers import UniformClips
 from datasets.splits import VideoEntry
 from datasets.transforms import ClipTransform
-from helpers import compose_cfg
+from experiment import app, data
+from experiment.checks import ConfigValueError, check_values
 from methods.backbones.base import init_pytorch_default
 from methods.ordering import gather_items
-from experiment import app
-from experiment import data
-from runtime import recipes
-from experiment.checks import ConfigValueError, check_values
 from protocols.finetune import Classifier
+from runtime import recipes
+
+from helpers import compose_cfg
 from videofiles import frame_pattern, write_video
 
 
@@ -28,6 +29,7 @@ def cfg_for(*overrides):
 
 
 # ------------------------------------------------------------------------------------------- optimiser, schedule
+
 
 def test_paper_preset_selects_the_released_recipe_and_suite_stays_the_default():
     assert cfg_for().recipe.name == "suite"
@@ -85,7 +87,9 @@ def test_tcgl_released_schedule_is_a_plateau_on_the_validation_order_loss():
         schedule.end(epoch, {"val_loss": t, "loss_order": o})
     expect = plateau_reference(order, 0.005, 0.1, 50, 1e-7)
     assert lrs == pytest.approx(expect, rel=1e-12)
-    assert lrs[61] == 0.005 and lrs[62] == pytest.approx(5e-4) and min(lrs) == pytest.approx(1e-7)  # reduced, floored at min_lr
+    assert (
+        lrs[61] == 0.005 and lrs[62] == pytest.approx(5e-4) and min(lrs) == pytest.approx(1e-7)
+    )  # reduced, floored at min_lr
     assert lrs.index(min(lrs)) > 10 + 4 * 51  # four reductions of 51 bad epochs each, then the floor
 
 
@@ -128,8 +132,11 @@ def test_released_finetune_groups_and_schedules():
     early, late = opt.param_groups
     names = {id(p): n for n, p in model.named_parameters()}
     assert {names[id(p)].split(".")[1] for p in early["params"]} == {"conv1", "conv2", "conv3"}
-    assert {names[id(p)].split(".")[1] if names[id(p)].startswith("encoder") else "head" for p in late["params"]} \
-        == {"conv4", "conv5", "head"}
+    assert {names[id(p)].split(".")[1] if names[id(p)].startswith("encoder") else "head" for p in late["params"]} == {
+        "conv4",
+        "conv5",
+        "head",
+    }
     assert all(g["lr"] == 1e-3 and g["weight_decay"] == 5e-4 and not g["nesterov"] for g in opt.param_groups)
     assert isinstance(schedule, recipes.Constant)
 
@@ -155,6 +162,7 @@ def test_method_without_released_code_falls_back_to_the_suite_and_says_so():
 
 
 # ---------------------------------------------------------------------------------------- BatchNorm statistics
+
 
 def _bn_buffers(module):
     return {n: b.clone() for n, b in module.named_buffers() if "running" in n}
@@ -224,7 +232,7 @@ def test_tcgl_per_position_calls_give_the_released_running_statistics(monkeypatc
         for i in range(3):  # the release: snippet i, then its 4 frame-sets, each a call of B clips
             reference(reference.fit_time(dc(x[:, i])))
             for j in range(4):
-                reference(reference.fit_time(dc(x[:, i, :, 4 * j:4 * (j + 1)])))
+                reference(reference.fit_time(dc(x[:, i, :, 4 * j : 4 * (j + 1)])))
     got, want = _bn_buffers(method.encoder), _bn_buffers(reference)
     for name in want:
         torch.testing.assert_close(got[name], want[name], rtol=0, atol=1e-6)
@@ -236,8 +244,11 @@ def test_per_position_calls_change_nothing_but_batchnorm(method):
     cfg = cfg_for(f"method={method}")
     torch.manual_seed(0)
     model = app.method_from_config(cfg, 5).eval()
-    batch = {"clips": torch.randn(3, 3, 3, 16, 28, 28), "index": torch.arange(3),
-             "sample_seed": torch.tensor([11, 12, 13])}
+    batch = {
+        "clips": torch.randn(3, 3, 3, 16, 28, 28),
+        "index": torch.arange(3),
+        "sample_seed": torch.tensor([11, 12, 13]),
+    }
     with torch.no_grad():
         batched = model(batch).loss
         model.backbone_calls = "per_position"
@@ -246,6 +257,7 @@ def test_per_position_calls_change_nothing_but_batchnorm(method):
 
 
 # ------------------------------------------------------------------------------------- initialisation, settings
+
 
 def test_released_init_is_pytorchs_default():
     torch.manual_seed(3)
@@ -293,6 +305,7 @@ def test_stkd_runs_in_fp32_under_autocast():
 
 # -------------------------------------------------------------------------------------------------- data, lists
 
+
 def test_short_videos_are_excluded_and_counted(tmp_path):
     entries = []
     for i, n in enumerate([70, 63, 64, 20, 90]):
@@ -310,8 +323,11 @@ def test_released_test_clip_starts_are_floored_as_the_release():
         ours = UniformClips(10, 16, starts="floor").sample(n)
         release = [int(c - 16 / 2) for c in np.linspace(16 / 2, n - 16 / 2, 10)]
         assert [int(c[0]) for c in ours.clips] == release, n
-    moved = sum(UniformClips(10, 16).sample(n).clips[k][0] != UniformClips(10, 16, starts="floor").sample(n).clips[k][0]
-                for n in range(16, 200) for k in range(10))
+    moved = sum(
+        UniformClips(10, 16).sample(n).clips[k][0] != UniformClips(10, 16, starts="floor").sample(n).clips[k][0]
+        for n in range(16, 200)
+        for k in range(10)
+    )
     assert moved > 0  # the suite rounds
 
 
@@ -324,7 +340,7 @@ def test_released_centre_crop_is_torchvisions():
         p = ClipTransform(False, (128, 171), 112, centre=centre).draw(np.random.default_rng(0))
         assert (p.top, p.left) == (8, left)
     p = ClipTransform(False, (128, 171), 112, centre="round").draw(np.random.default_rng(0))
-    assert torch.equal(frames[..., p.top:p.top + 112, p.left:p.left + 112], want)
+    assert torch.equal(frames[..., p.top : p.top + 112, p.left : p.left + 112], want)
 
 
 def test_input_scale_is_unit_for_the_released_recipe_and_official_checkpoints():
@@ -332,7 +348,7 @@ def test_input_scale_is_unit_for_the_released_recipe_and_official_checkpoints():
     assert data.input_scale(cfg_for("recipe=released")) == "unit"
     official = cfg_for("pretrained=/x.pth", "pretrained_format=tcgl")
     assert data.input_scale(official) == "unit"
-    t = data.transform(official, False)
+    t = data.transform(data.ClipSettings.from_config(official), False)
     assert t.mean is None and t.std is None
 
 

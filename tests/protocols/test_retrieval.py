@@ -28,8 +28,13 @@ def test_perfect_and_chance_features():
     labels = torch.arange(10).repeat(5)
     feats = torch.nn.functional.one_hot(labels, 10).float() + 0.01 * torch.randn(50, 10)
     assert topk_retrieval(feats, labels, feats + 0.01, labels)["top1"] == 1.0
-    r = topk_retrieval(torch.randn(2000, 32), torch.randint(0, 10, (2000,)), torch.randn(500, 32),
-                       torch.randint(0, 10, (500,)), ks=(1,))
+    r = topk_retrieval(
+        torch.randn(2000, 32),
+        torch.randint(0, 10, (2000,)),
+        torch.randn(500, 32),
+        torch.randint(0, 10, (500,)),
+        ks=(1,),
+    )
     assert 0.05 < r["top1"] < 0.15  # chance is 1/10
 
 
@@ -38,7 +43,7 @@ def numpy_reference(q, ql, g, gl, k):
     gallery labels; a stable sort, so equal distances are ranked by gallery index (the documented tie policy)."""
     q, g = np.asarray(q, np.float64), np.asarray(g, np.float64)
     q, g = q / np.linalg.norm(q, axis=1, keepdims=True), g / np.linalg.norm(g, axis=1, keepdims=True)
-    order = np.argsort(1.0 - q @ g.T, axis=1, kind="stable")[:, :min(k, len(g))]
+    order = np.argsort(1.0 - q @ g.T, axis=1, kind="stable")[:, : min(k, len(g))]
     return float(np.mean([ql[i] in np.asarray(gl)[order[i]] for i in range(len(q))]))
 
 
@@ -90,7 +95,7 @@ def test_ties_are_ranked_by_gallery_index():
         assert abs(r[f"top{k}"] - numpy_reference(q.numpy(), ql.numpy(), g.numpy(), gl.numpy(), k)) < 1e-12
     # query 0 (class 5, gallery index 0 ranks first among 3 ties) is a hit at 1; query 1 (class 1, index 1) at 2;
     # query 2 (class 2, index 2) at 3; query 6 (class 1, direction 0): index 1 among the ties, so at 2
-    one = lambda i, k: topk_retrieval(q[i:i + 1], ql[i:i + 1], g, gl, ks=(k,))[f"top{k}"]
+    one = lambda i, k: topk_retrieval(q[i : i + 1], ql[i : i + 1], g, gl, ks=(k,))[f"top{k}"]
     assert (one(0, 1), one(1, 1), one(1, 2), one(2, 2), one(2, 3), one(6, 2)) == (1.0, 0.0, 1.0, 0.0, 1.0, 1.0)
 
 

@@ -1,4 +1,5 @@
 """End-to-end behaviour of protocols/run.py on tiny embedded data (preset=smoke)."""
+
 import json
 import multiprocessing as mp
 import os
@@ -11,11 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import REPO, compose_cfg, smoke_overrides
 from experiment.app import run
-from runtime.checkpoint import CheckpointError, load_checkpoint
 from results.provenance import EVAL_CODE, PRETRAIN_CODE
 from results.records import load_records
+from runtime.checkpoint import CheckpointError, load_checkpoint
+
+from helpers import REPO, compose_cfg, smoke_overrides
 
 RUN = [sys.executable, str(REPO / "protocols" / "run.py")]
 
@@ -34,8 +36,21 @@ def test_smoke_chain_writes_one_valid_record_per_protocol_and_dataset(tiny_data,
     assert set(df["protocol"]) == {"linear", "finetune", "retrieval"}
     assert set(df["dataset"]) == {"embedded-ucf101", "embedded-hmdb51"}  # never labelled as real UCF101/HMDB51
     rec = json.loads(written[0].read_text())
-    for field in ("git_sha", "git_dirty", "git_time", "code_hash", "config_hash", "config", "variant_hash",
-                  "dataset_fingerprint", "checkpoint_sha256", "packages", "device", "n_videos", "n_skipped"):
+    for field in (
+        "git_sha",
+        "git_dirty",
+        "git_time",
+        "code_hash",
+        "config_hash",
+        "config",
+        "variant_hash",
+        "dataset_fingerprint",
+        "checkpoint_sha256",
+        "packages",
+        "device",
+        "n_videos",
+        "n_skipped",
+    ):
         assert field in rec
     assert rec["weights"] == "pretrained" and rec["extra"]["eval_transform"] == {"stkd": "dc"}
     assert "timestamp" not in rec and df.timestamp.str.len().gt(0).all()  # when: in the timing sidecar
@@ -62,8 +77,11 @@ def test_a_checkpoint_names_the_commit_of_the_pretraining_code(tiny_data, tmp_pa
         return {"sha": "p" * 40 if tuple(paths) == PRETRAIN_CODE else "e" * 40, "dirty": False, "time": "unknown"}
 
     monkeypatch.setattr(app, "git_info", fake_git_info)
-    written = run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=vcop", "protocols=[linear]",
-                                               "dataset.eval_on=[ucf101]")))
+    written = run(
+        compose_cfg(
+            *smoke_overrides(tiny_data, tmp_path, "method=vcop", "protocols=[linear]", "dataset.eval_on=[ucf101]")
+        )
+    )
     (final,) = (tmp_path / "runs").glob("*/final.pt")
     assert load_checkpoint(final)["git_sha"] == "p" * 40
     assert json.loads(written[0].read_text())["git_sha"] == "e" * 40  # a record: the commit of all the code it ran
@@ -82,8 +100,13 @@ def test_missing_pretrained_and_mismatched_checkpoint(tiny_data, tmp_path):
     run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=vcop", "stage=pretrain")))
     ckpt = next((tmp_path / "runs").glob("vcop__*/final.pt"))
     with pytest.raises(CheckpointError, match=r"(?s)trained as method=vcop backbone=tiny.*(shape|size)"):
-        run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=vcop", "+backbone.params.width=8", "stage=eval",
-                                         f"pretrained={ckpt}")))
+        run(
+            compose_cfg(
+                *smoke_overrides(
+                    tiny_data, tmp_path, "method=vcop", "+backbone.params.width=8", "stage=eval", f"pretrained={ckpt}"
+                )
+            )
+        )
 
 
 def test_a_checkpoint_of_another_method_is_evaluated_through_this_methods_pipeline(tiny_data, tmp_path):
@@ -93,8 +116,17 @@ def test_a_checkpoint_of_another_method_is_evaluated_through_this_methods_pipeli
 
     run(compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=supervised", "stage=pretrain")))
     ckpt = next((tmp_path / "runs").glob("supervised__*/final.pt"))
-    cfg = compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=tcgl", "stage=eval", f"pretrained={ckpt}",
-                                       "protocols=[linear]", "dataset.eval_on=[ucf101]"))
+    cfg = compose_cfg(
+        *smoke_overrides(
+            tiny_data,
+            tmp_path,
+            "method=tcgl",
+            "stage=eval",
+            f"pretrained={ckpt}",
+            "protocols=[linear]",
+            "dataset.eval_on=[ucf101]",
+        )
+    )
     (path,) = run(cfg)
     rec = json.loads(path.read_text())
     assert rec["method"] == "tcgl" and rec["weights"] == "checkpoint"
@@ -122,8 +154,10 @@ def test_the_untrained_control_is_randoms_encoder_through_the_methods_pipeline(t
     assert ctrl.name.startswith("tcgl__untrained__tiny__")
     assert not (tmp_path / "records" / "pretraining").exists()  # nothing was pretrained
     # the same seed gives the same untrained encoder; only the evaluation pipeline (STKD) differs
-    enc = [{k: v for k, v in load_checkpoint(p)["state_dict"].items() if k.startswith("encoder.")}
-           for p in (next((tmp_path / "runs").glob(f"{m}__*/final.pt")) for m in ("tcgl__untrained", "random"))]
+    enc = [
+        {k: v for k, v in load_checkpoint(p)["state_dict"].items() if k.startswith("encoder.")}
+        for p in (next((tmp_path / "runs").glob(f"{m}__*/final.pt")) for m in ("tcgl__untrained", "random"))
+    ]
     assert enc[0].keys() == enc[1].keys() and all(torch.equal(enc[0][k], enc[1][k]) for k in enc[0])
     assert c["metrics"] != r["metrics"]
     # a method that evaluates like random has random as its control: nothing to compute
@@ -195,8 +229,9 @@ def _records(work) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_steps_of_pretraining_and_in_evaluation_then_rerun_is_bit_identical(tiny_data, tmp_path,
-                                                                                            monkeypatch):
+def test_sigkill_at_random_steps_of_pretraining_and_in_evaluation_then_rerun_is_bit_identical(
+    tiny_data, tmp_path, monkeypatch
+):
     """SIGKILL at 5 random training steps (then once more during evaluation), rerunning the same command after
     each kill: the final checkpoint and every result record equal those of an uninterrupted run, bit for bit."""
     import experiment.app as app
@@ -246,8 +281,8 @@ def _final_state(work):
 
 def test_linear_probe_features_leave_batchnorm_statistics_unchanged(tiny_data):
     from datasets.splits import load_split
+    from experiment.data import ClipSettings, clip_dataset
     from methods.registry import build_method
-    from experiment.data import clip_dataset
     from protocols.features import extract, uniform_sampler
 
     cfg = compose_cfg(*smoke_overrides(tiny_data, tiny_data))
@@ -258,7 +293,7 @@ def test_linear_probe_features_leave_batchnorm_statistics_unchanged(tiny_data):
             m.running_mean.uniform_(-1, 1)
     before = {k: v.clone() for k, v in method.state_dict().items()}
     idx = load_split("ucf101", tiny_data / "embedded" / "ucf101-tiny-seed0")
-    ds = clip_dataset(cfg, idx.test, uniform_sampler(cfg, 16), False, 0)
+    ds = clip_dataset(ClipSettings.from_config(cfg), idx.test, uniform_sampler(cfg, 16), False, 0)
     feats = extract(method, ds, 4, 0, torch.device("cpu"))
     assert feats["pooled"].shape[:2] == (len(idx.test), cfg.eval.clips_per_video)
     after = method.state_dict()
@@ -268,11 +303,13 @@ def test_linear_probe_features_leave_batchnorm_statistics_unchanged(tiny_data):
 
 def test_cpu_determinism_is_on_without_importing_inductor():
     """Each pipeline stage is a process: the determinism switch must not pull in torch._inductor (~2.5 s)."""
-    code = ("import sys, torch; from runtime.engine import setup_determinism; "
-            "setup_determinism(torch.device('cpu')); "
-            "assert torch.are_deterministic_algorithms_enabled(); "
-            "assert torch.is_deterministic_algorithms_warn_only_enabled(); "
-            "sys.exit(1 if 'torch._inductor.config' in sys.modules else 0)")
+    code = (
+        "import sys, torch; from runtime.engine import setup_determinism; "
+        "setup_determinism(torch.device('cpu')); "
+        "assert torch.are_deterministic_algorithms_enabled(); "
+        "assert torch.is_deterministic_algorithms_warn_only_enabled(); "
+        "sys.exit(1 if 'torch._inductor.config' in sys.modules else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
 
 
@@ -299,8 +336,16 @@ def test_a_sweep_over_a_method_parameter_keeps_a_record_per_value_and_a_table_ro
     aggregation labels each variant with the value that sets it apart; the same sweep again redoes nothing."""
     from results import aggregate, tables
 
-    args = ["-m", "method=tcgl", "method.params.negatives=graph,batch", *smoke_overrides(tiny_data, tmp_path),
-            "pretrain.epochs=1", "protocols=[linear]", "dataset.eval_on=[ucf101]", f"hydra.sweep.dir={tmp_path}/sweep"]
+    args = [
+        "-m",
+        "method=tcgl",
+        "method.params.negatives=graph,batch",
+        *smoke_overrides(tiny_data, tmp_path),
+        "pretrain.epochs=1",
+        "protocols=[linear]",
+        "dataset.eval_on=[ucf101]",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+    ]
     r = cli(*args)
     assert r.returncode == 0, r.stderr[-3000:]
     records = sorted((tmp_path / "records").glob("tcgl__*.json"))

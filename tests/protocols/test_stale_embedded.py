@@ -1,4 +1,5 @@
 """An embedded dataset written by an older generator is an error naming the folder and the fix, never reused."""
+
 import json
 import shutil
 
@@ -25,12 +26,18 @@ def test_current_dataset_is_reused(tiny_data):
     assert ensure_embedded(root, "ucf101", "tiny", 0) == root
 
 
-@pytest.mark.parametrize("edit,why", [
-    (lambda m: m.update(version=1), "written by generator version 1"),
-    (lambda m: m["spec"].update(scale_change=[2.0, 3.0], bg_range=[30.0, 225.0]), "differs in bg_range, scale_change"),
-    (lambda m: m["classes"][0].update(name="Other"), "its classes differ"),
-    (lambda m: m.update(seed=3), "its seed differs"),
-])
+@pytest.mark.parametrize(
+    "edit,why",
+    [
+        (lambda m: m.update(version=1), "written by generator version 1"),
+        (
+            lambda m: m["spec"].update(scale_change=[2.0, 3.0], bg_range=[30.0, 225.0]),
+            "differs in bg_range, scale_change",
+        ),
+        (lambda m: m["classes"][0].update(name="Other"), "its classes differ"),
+        (lambda m: m.update(seed=3), "its seed differs"),
+    ],
+)
 def test_older_generator_output_is_an_error_with_the_fix(tiny_data, tmp_path, edit, why):
     _, root = _copy_manifest(tiny_data, tmp_path, edit)
     with pytest.raises(RuntimeError, match="Delete that folder to regenerate it") as e:

@@ -1,4 +1,5 @@
 """protocols/svm.py: TCGL's released linear SVM (liblinear -s 2, C=100, no bias) on per-video features."""
+
 import json
 import logging
 import sys
@@ -9,10 +10,12 @@ import torch
 from omegaconf import OmegaConf
 from scipy.optimize import minimize
 
-from helpers import compose_cfg, smoke_overrides
+from experiment.config import SvmConfig
 from protocols.svm import svm_probe
 
-CFG = OmegaConf.load(__import__("helpers").REPO / "protocols" / "conf" / "protocol" / "svm.yaml")
+from helpers import compose_cfg, smoke_overrides
+
+CFG = OmegaConf.structured(SvmConfig)  # the svm protocol's defaults
 
 
 def clusters(n_per, classes, d, spread, seed, clips=None):
@@ -73,8 +76,14 @@ def test_the_fit_minimises_liblinears_primal_objective():
     rng = np.random.default_rng(0)
     for c in range(4):
         t = np.where(y == c, 1.0, -1.0)
-        res = minimize(primal, rng.normal(size=x.shape[1]), args=(x, t, 100.0), jac=True, method="L-BFGS-B",
-                       options={"maxiter": 20000, "ftol": 1e-15, "gtol": 1e-10})
+        res = minimize(
+            primal,
+            rng.normal(size=x.shape[1]),
+            args=(x, t, 100.0),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": 20000, "ftol": 1e-15, "gtol": 1e-10},
+        )
         ours = primal(clf.coef_[c], x, t, 100.0)[0]
         assert ours <= res.fun * (1 + 1e-6) and res.fun <= ours * (1 + 1e-6), (c, ours, res.fun)
         assert np.allclose(clf.coef_[c], res.x, rtol=1e-3, atol=1e-4 * np.abs(res.x).max())
@@ -115,8 +124,9 @@ def test_protocol_svm_writes_a_record_through_the_run(tiny_data, tmp_path):
     from experiment.app import run
     from results.records import load_records
 
-    cfg = compose_cfg(*smoke_overrides(tiny_data, tmp_path, "method=random", "protocols=[svm]",
-                                       "dataset.eval_on=[ucf101]"))
+    cfg = compose_cfg(
+        *smoke_overrides(tiny_data, tmp_path, "method=random", "protocols=[svm]", "dataset.eval_on=[ucf101]")
+    )
     (path,) = run(cfg)
     rec = json.loads(path.read_text())
     assert rec["protocol"] == "svm" and path.name.startswith("random__")

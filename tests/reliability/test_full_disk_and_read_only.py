@@ -5,6 +5,7 @@ the folder and the fix, leave no partial, zero-length or temp file behind, and k
 Mounting needs root and CAP_SYS_ADMIN; where either is missing the tests are skipped with the reason shown
 (the monkeypatched failure tests in tests/results/test_records.py and tests/protocols/test_checkpoint.py still run).
 """
+
 from __future__ import annotations
 
 import errno
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import make_record
+from results.records import RecordWriteError, load_records, read_record, write_record
 from runtime.checkpoint import (
     CheckpointWriteError,
     latest_good_checkpoint,
@@ -24,7 +25,8 @@ from runtime.checkpoint import (
     save_checkpoint,
     verify_checkpoint,
 )
-from results.records import RecordWriteError, load_records, read_record, write_record
+
+from helpers import make_record
 
 
 def _mount(*args: str) -> None:
@@ -32,8 +34,9 @@ def _mount(*args: str) -> None:
         pytest.skip("not root: cannot mount a tmpfs or a read-only bind mount to make a real full disk")
     r = subprocess.run(["mount", *args], capture_output=True, text=True, timeout=30)
     if r.returncode != 0:
-        pytest.skip(f"mount {' '.join(args)} is not permitted here (a container without CAP_SYS_ADMIN?): "
-                    f"{r.stderr.strip()}")
+        pytest.skip(
+            f"mount {' '.join(args)} is not permitted here (a container without CAP_SYS_ADMIN?): {r.stderr.strip()}"
+        )
 
 
 def _umount(path: Path) -> None:

@@ -3,10 +3,12 @@
 Contract (experiment/checks.py): overrides either compose into a configuration that passes
 ``check_values`` and ``experiment.app.check_config`` and whose values have the types the run reads, or raise one of
 the documented errors: a Hydra error (parse, composition, unknown group option), an OmegaConf error (an
-interpolation that does not resolve), or ``ConfigValueError`` (wrong type or out of range, naming the key; or a
-config-group override whose value is not a name, ``dataset=5``, on which Hydra itself crashes: ``check_overrides``
-catches those first, as protocols/run.py does). Nothing else escapes.
+interpolation that does not resolve), or ``ConfigValueError`` (wrong type for the schema of experiment/config.py or
+out of range, naming the key; or a config-group override whose value is not a name, ``dataset=5``, on which Hydra
+itself crashes: ``check_overrides`` catches those and the wrong types first, as protocols/run.py does). Nothing else
+escapes.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,9 +22,11 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from helpers import REPO, compose_cfg
 from experiment import app
 from experiment.checks import PROTOCOLS, STAGES, ConfigValueError, check_overrides, check_values
+from protocols.registry import available_protocols
+
+from helpers import REPO, compose_cfg
 
 DOCUMENTED = (HydraException, OmegaConfBaseException, ConfigValueError)
 
@@ -39,11 +43,63 @@ def _leaves(node, prefix=""):
 DEFAULT = OmegaConf.to_container(compose_cfg(), resolve=False)
 KEYS = sorted(k for k in set(_leaves(DEFAULT)) if k) + ["preset", "hydra.run.dir", "hydra.job.chdir", "nope.x"]
 VALUES = [
-    "0", "1", "2", "3", "-1", "7", "1.5", "1e400", "nan", "-inf", "99999999999999999999", "true", "false", "null",
-    "abc", "''", "' '", '"x y"', "[]", "[1]", "[a,b]", "[linear,foo]", "[[1]]", "{}", "{a:1}", "${seed}",
-    "${nope}", "${oc.env:NOPE_NOT_SET}", "${oc.env:HOME}", "a,b", "range(1,3)", "choice(a,b)", "int(3)", "str(1)",
-    "é", "\\", "'", "=", "vcop", "tcgl", "tiny", "ucf101", "hmdb51", "linear", "retrieval", "pretrain", "eval",
-    "cpu", "cuda:0", "auto", "smoke", "max", "avg", "skip", "error", "/tmp/x", "x" * 200,
+    "0",
+    "1",
+    "2",
+    "3",
+    "-1",
+    "7",
+    "1.5",
+    "1e400",
+    "nan",
+    "-inf",
+    "99999999999999999999",
+    "true",
+    "false",
+    "null",
+    "abc",
+    "''",
+    "' '",
+    '"x y"',
+    "[]",
+    "[1]",
+    "[a,b]",
+    "[linear,foo]",
+    "[[1]]",
+    "{}",
+    "{a:1}",
+    "${seed}",
+    "${nope}",
+    "${oc.env:NOPE_NOT_SET}",
+    "${oc.env:HOME}",
+    "a,b",
+    "range(1,3)",
+    "choice(a,b)",
+    "int(3)",
+    "str(1)",
+    "é",
+    "\\",
+    "'",
+    "=",
+    "vcop",
+    "tcgl",
+    "tiny",
+    "ucf101",
+    "hmdb51",
+    "linear",
+    "retrieval",
+    "pretrain",
+    "eval",
+    "cpu",
+    "cuda:0",
+    "auto",
+    "smoke",
+    "max",
+    "avg",
+    "skip",
+    "error",
+    "/tmp/x",
+    "x" * 200,
 ]
 
 
@@ -104,39 +160,54 @@ def test_fuzzed_overrides_parse_or_give_a_documented_error(overrides):
     _check(overrides)
 
 
-@pytest.mark.parametrize("overrides, outcome, message", [
-    (["split=1.5"], "ConfigValueError", "split=1.5: must be an integer"),
-    (["split=7"], "ConfigValueError", "split=7: the official splits are 1, 2 and 3"),
-    (["protocols=linear"], "ConfigValueError", "protocols='linear': must be a list"),
-    (["protocols=[linear,foo]"], "ConfigValueError", "unknown protocol(s) ['foo']"),
-    (["stage=bogus"], "ConfigValueError", "stage='bogus': valid: pretrain, features, eval, all"),
-    (["pretrain.epochs=abc"], "ConfigValueError", "pretrain.epochs='abc': must be an integer"),
-    (["~seed"], "ConfigValueError", "seed is required"),
-    (["dataset=ucf101"], "ConfigValueError", "dataset.root is required for dataset=ucf101"),
-    (["dataset.eval_on=[foo]"], "ConfigValueError", "dataset.eval_on=['foo']: must be a list of the sets"),
-    (["input.crop=500"], "ConfigValueError", "1 <= crop <= min(resize)"),
-    (["input.colour_on=gpu"], "ConfigValueError", "input.colour_on='gpu': valid: auto, worker, device"),
-    (["pretrain.epocs=3"], "ConfigCompositionException", "Could not override 'pretrain.epocs'"),
-    (["method=tcgll"], "MissingConfigException", "Could not find 'method/tcgll'"),
-    (["a=b=c"], "OverrideParseException", "mismatched input"),
-    (["seed=${oc.env:NOPE_NOT_SET}"], "InterpolationResolutionError", "NOPE_NOT_SET"),
-    (["dataset=5"], "ConfigValueError", "dataset=5: dataset is a config group: give one of embedded, hmdb51"),
-    (["backbone=[[1]]"], "ConfigValueError", "backbone is a config group"),
-    (["~backbone=0"], "ConfigValueError", "~backbone=0: backbone is a config group"),
-])
+@pytest.mark.parametrize(
+    "overrides, outcome, message",
+    [
+        (["split=1.5"], "ConfigValueError", "split=1.5: must be an integer"),
+        (["split=7"], "ConfigValueError", "split=7: the official splits are 1, 2 and 3"),
+        (["protocols=linear"], "ConfigValueError", "protocols='linear': must be a list"),
+        (["protocols=[linear,foo]"], "ConfigValueError", "unknown protocol(s) ['foo']"),
+        (["stage=bogus"], "ConfigValueError", "stage='bogus': valid: pretrain, features, eval, all"),
+        (["pretrain.epochs=abc"], "ConfigValueError", "pretrain.epochs='abc': must be an integer"),
+        (["seed=abc"], "ConfigValueError", "seed='abc': must be an integer"),
+        (["pretrain.epochs=1.5"], "ConfigValueError", "pretrain.epochs=1.5: must be an integer"),
+        (["input.crop=[1]"], "ConfigValueError", "input.crop=[1]: must be an integer"),
+        (["pretrain=3"], "ConfigValueError", "pretrain=3: must be a section"),
+        (["~method"], "ConfigValueError", "method is required (was it removed with ~method?)"),
+        (["protocol.svm.C=nan"], "ConfigValueError", "protocol.svm.C=nan: must be a finite number"),
+        (["~seed"], "ConfigValueError", "seed is required"),
+        (["dataset=ucf101"], "ConfigValueError", "dataset.root is required for dataset=ucf101"),
+        (["dataset.eval_on=[foo]"], "ConfigValueError", "dataset.eval_on=['foo']: must be a list of the sets"),
+        (["input.crop=500"], "ConfigValueError", "1 <= crop <= min(resize)"),
+        (["input.colour_on=gpu"], "ConfigValueError", "input.colour_on='gpu': valid: auto, worker, device"),
+        (["pretrain.epocs=3"], "ConfigValueError", "pretrain.epocs=3: pretrain has no key 'epocs'; valid: epochs,"),
+        (["method.params.tau_typo=1"], "ConfigValueError", "method.params has no key 'tau_typo'; valid: num_clips,"),
+        (["method.optim.lrr=1"], "ConfigValueError", "method.optim has no key 'lrr'; valid: name, lr, momentum,"),
+        (
+            ["method=tcgll"],
+            "ConfigValueError",
+            "method='tcgll': no such option of the config group method; valid: opn,",
+        ),
+        (["a=b=c"], "OverrideParseException", "mismatched input"),
+        (["seed=${oc.env:NOPE_NOT_SET}"], "InterpolationResolutionError", "NOPE_NOT_SET"),
+        (["dataset=5"], "ConfigValueError", "dataset=5: dataset is a config group: give one of embedded, hmdb51"),
+        (["backbone=[[1]]"], "ConfigValueError", "backbone is a config group"),
+        (["~backbone=0"], "ConfigValueError", "~backbone=0: backbone is a config group"),
+    ],
+)
 def test_documented_errors_name_the_key(overrides, outcome, message):
     try:
         check_overrides(overrides)
         cfg = compose_cfg(*overrides)
         check_values(cfg)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         assert (type(e).__name__, message in str(e)) == (outcome, True), str(e)
     else:
         pytest.fail(f"{overrides} passed")
 
 
-def test_stage_and_protocol_names_agree_with_the_app():
-    assert STAGES == app.STAGES and PROTOCOLS == app.PROTOCOLS
+def test_protocol_names_come_from_the_registry_and_the_app_checks_with_check_values():
+    assert PROTOCOLS == tuple(available_protocols()) and app.check_config is check_values
 
 
 def test_every_method_backbone_and_dataset_passes():
@@ -153,12 +224,22 @@ def test_every_method_backbone_and_dataset_passes():
         assert _check([f"preset={preset}"]) == "ok"
 
 
-@pytest.mark.parametrize("override, message", [
-    ("split=1.5", "split=1.5: must be an integer"),  # checked in main(), after Hydra composed the config
-    ("backbone=[[1]]", "backbone=[[1]]: backbone is a config group"),  # checked before Hydra parses it
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("split=1.5", "split=1.5: must be an integer"),  # the schema's type: checked before Hydra composes
+        ("stage=bogus", "stage='bogus': valid: pretrain, features, eval, all"),  # checked in main(), once composed
+        ("backbone=[[1]]", "backbone=[[1]]: backbone is a config group"),  # checked before Hydra parses it
+        ("method.optim.lrr=1", "method.optim.lrr=1: method.optim has no key 'lrr'"),  # a typo: before Hydra composes
+    ],
+)
 def test_command_line_reports_a_bad_value_in_one_line_without_a_traceback(tmp_path, override, message):
-    r = subprocess.run([sys.executable, str(REPO / "protocols" / "run.py"), override, f"hydra.run.dir={tmp_path}"],
-                       capture_output=True, text=True, timeout=120, cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, str(REPO / "protocols" / "run.py"), override, f"hydra.run.dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
     assert (r.returncode, r.stdout) == (2, ""), r.stderr
     assert f"vssl-bench: invalid configuration: {message}" in r.stderr and "Traceback" not in r.stderr

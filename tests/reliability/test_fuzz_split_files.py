@@ -5,6 +5,7 @@ Contract: whatever bytes a split file holds, ``load_split`` either returns an in
 datasets/errors.py, whose message names the split file (and the line, where one line is at fault). Any other
 exception (ValueError from int(), OSError from a too-long file name, ...) is a failure.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,12 +22,29 @@ CLASSES = ("MoveLeft", "MoveRight")
 
 # pieces a hostile or damaged split file is made of
 NUMBERS = st.sampled_from(["0", "1", "2", "3", "-1", "01", "+1", "1.0", "9" * 5000, "²", "١", "１", "0x1", ""])
-NAMES = st.sampled_from([
-    "MoveLeft/v_MoveLeft_g01_c01.avi", "moveright/v_MoveRight_g02_c01.avi", "MoveLeft/", "MoveLeft//x.avi",
-    "../../etc/passwd", "/etc/passwd", "MoveLeft/../../x.avi", "MoveLeft/..", "MoveLeft\\..\\x.avi", "C:\\x.avi",
-    "MoveLeft/" + "a" * 300 + ".avi", "MoveLeft/" + "b/" * 2100 + "c.avi", "MoveLeft/x\x00y.avi", "MoveLeft/é ü.avi",
-    "MoveLeft/v_MoveLeft_g99999999999999999999_c01.avi", "Juggling/x.avi", "x.avi", "", "~/x.avi",
-])
+NAMES = st.sampled_from(
+    [
+        "MoveLeft/v_MoveLeft_g01_c01.avi",
+        "moveright/v_MoveRight_g02_c01.avi",
+        "MoveLeft/",
+        "MoveLeft//x.avi",
+        "../../etc/passwd",
+        "/etc/passwd",
+        "MoveLeft/../../x.avi",
+        "MoveLeft/..",
+        "MoveLeft\\..\\x.avi",
+        "C:\\x.avi",
+        "MoveLeft/" + "a" * 300 + ".avi",
+        "MoveLeft/" + "b/" * 2100 + "c.avi",
+        "MoveLeft/x\x00y.avi",
+        "MoveLeft/é ü.avi",
+        "MoveLeft/v_MoveLeft_g99999999999999999999_c01.avi",
+        "Juggling/x.avi",
+        "x.avi",
+        "",
+        "~/x.avi",
+    ]
+)
 SEPARATORS = st.sampled_from(["\n", "\r\n", "\r", "\x0b", "\x0c", "\x1c", "\u2028", "\x85", "\n\n"])
 BLANKS = st.sampled_from([" ", "\t", "  ", "\u00a0", "\u3000", ""])
 
@@ -78,7 +96,7 @@ def _check_index(idx, video_dir: Path) -> None:
 def _load(layout: str, root: Path, files: list[Path]):
     try:
         idx = load_split(layout, root, split=1, on_missing="skip")
-    except Exception as err:  # noqa: BLE001 - the point is to see which ones escape
+    except Exception as err:
         _check_error(err, files)
         return None
     _check_index(idx, root / UCF_VIDEO_DIR if layout == "ucf101" else root)
@@ -152,8 +170,22 @@ def hmdb(tmp_path_factory):
     return root
 
 
-HMDB_NAMES = st.sampled_from(["jump_0.avi", "jump 1.avi", "../wave/wave_0.avi", "../../etc/passwd", "/etc/passwd",
-                              "..", "x/../../y.avi", "a" * 300 + ".avi", "x\x00.avi", "é.avi", "", "~"])
+HMDB_NAMES = st.sampled_from(
+    [
+        "jump_0.avi",
+        "jump 1.avi",
+        "../wave/wave_0.avi",
+        "../../etc/passwd",
+        "/etc/passwd",
+        "..",
+        "x/../../y.avi",
+        "a" * 300 + ".avi",
+        "x\x00.avi",
+        "é.avi",
+        "",
+        "~",
+    ]
+)
 HMDB_FLAGS = st.sampled_from(["0", "1", "2", "3", "01", "²", "-1", "", "1 1", "9" * 5000])
 
 

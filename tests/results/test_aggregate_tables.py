@@ -1,4 +1,5 @@
 """results.aggregate and results.tables on small synthetic record sets (no training)."""
+
 from __future__ import annotations
 
 import json
@@ -8,22 +9,39 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from helpers import REPO, make_record
 from results import aggregate, tables
+from results.identity import record_filename
 from results.provenance import config_hash
-from results.records import RecordError, record_filename, write_record
+from results.records import RecordError, write_record
+
+from helpers import REPO, make_record
 
 SEEDS, DATASETS, PROTOCOLS = [0, 1, 2], ["ucf101", "hmdb51"], ["linear", "finetune", "retrieval"]
 # (method, weights) rows; tcgl's evaluation pipeline (STKD) is not random's, so it has its own untrained control
-ROWS = [("random", "untrained"), ("tcgl", "pretrained"), ("tcgl", "untrained"), ("vcop", "pretrained"),
-        ("supervised", "pretrained")]
+ROWS = [
+    ("random", "untrained"),
+    ("tcgl", "pretrained"),
+    ("tcgl", "untrained"),
+    ("vcop", "pretrained"),
+    ("supervised", "pretrained"),
+]
 # per-row top-1 level under each protocol: the ranking of tcgl and vcop flips between linear and fine-tune
-LEVEL = {"random": (0.10, 0.40, 0.12), "tcgl": (0.40, 0.20, 0.25), "tcgl-u": (0.30, 0.25, 0.20),
-         "vcop": (0.11, 0.30, 0.18), "supervised": (0.50, 0.50, 0.40)}
+LEVEL = {
+    "random": (0.10, 0.40, 0.12),
+    "tcgl": (0.40, 0.20, 0.25),
+    "tcgl-u": (0.30, 0.25, 0.20),
+    "vcop": (0.11, 0.30, 0.18),
+    "supervised": (0.50, 0.50, 0.40),
+}
 # per-seed noise: tcgl's gain over its control is the same 0.10 in every seed (significant); vcop's gain over random
 # is +0.01 with noise of +-0.03 (not distinguishable with 3 seeds)
-NOISE = {"random": (0.0, 0.01, 0.02), "tcgl": (0.0, 0.01, 0.02), "tcgl-u": (0.0, 0.01, 0.02),
-         "vcop": (0.03, -0.02, 0.02), "supervised": (0.0, 0.0, 0.0)}
+NOISE = {
+    "random": (0.0, 0.01, 0.02),
+    "tcgl": (0.0, 0.01, 0.02),
+    "tcgl-u": (0.0, 0.01, 0.02),
+    "vcop": (0.03, -0.02, 0.02),
+    "supervised": (0.0, 0.0, 0.0),
+}
 
 
 def key(method, weights):
@@ -36,21 +54,37 @@ def value(method, weights, protocol, seed, dataset):
 
 
 def config(method, weights, seed, **params):
-    return {"method": {"name": method, "params": params}, "control": "untrained" if weights == "untrained"
-            and method != "random" else "none", "seed": seed}
+    return {
+        "method": {"name": method, "params": params},
+        "control": "untrained" if weights == "untrained" and method != "random" else "none",
+        "seed": seed,
+    }
 
 
 def record(method, weights, protocol, seed, dataset, fingerprint=None, **params):
     cfg = config(method, weights, seed, **params)
     v = value(method, weights, protocol, seed, dataset)
-    metrics = ({f"top{k}": min(1.0, v * (1 + np.log(k))) for k in tables.KS} if protocol == "retrieval"
-               else {"top1": v, "top5": min(1.0, 2 * v)})
-    return make_record(method=method, weights=weights, backbone="tiny", dataset=f"embedded-{dataset}",
-                       protocol=protocol, seed=seed, metrics=metrics, config=cfg,
-                       variant_hash=config_hash({k: x for k, x in cfg.items() if k != "seed"}),
-                       dataset_fingerprint=fingerprint or f"fp-{dataset}",
-                       extra={"pretrain_data": "embedded-ucf101" if weights == "pretrained" else "none",
-                              "eval_transform": {"stkd": "dc"} if method == "tcgl" else {}})
+    metrics = (
+        {f"top{k}": min(1.0, v * (1 + np.log(k))) for k in tables.KS}
+        if protocol == "retrieval"
+        else {"top1": v, "top5": min(1.0, 2 * v)}
+    )
+    return make_record(
+        method=method,
+        weights=weights,
+        backbone="tiny",
+        dataset=f"embedded-{dataset}",
+        protocol=protocol,
+        seed=seed,
+        metrics=metrics,
+        config=cfg,
+        variant_hash=config_hash({k: x for k, x in cfg.items() if k != "seed"}),
+        dataset_fingerprint=fingerprint or f"fp-{dataset}",
+        extra={
+            "pretrain_data": "embedded-ucf101" if weights == "pretrained" else "none",
+            "eval_transform": {"stkd": "dc"} if method == "tcgl" else {},
+        },
+    )
 
 
 def write_matrix(root, skip=(), fingerprint=None):
@@ -61,13 +95,23 @@ def write_matrix(root, skip=(), fingerprint=None):
             names = []
             for dataset in DATASETS:
                 for protocol in PROTOCOLS:
-                    rec = record(method, weights, protocol, seed, dataset,
-                                 fingerprint(method, seed) if fingerprint else None)
+                    rec = record(
+                        method, weights, protocol, seed, dataset, fingerprint(method, seed) if fingerprint else None
+                    )
                     names.append(record_filename(rec))
                     if names[-1] not in skip:
                         write_record(rec, root)
-            cells.append({"method": method, "backbone": "tiny", "seed": seed, "control": "none", "name": "x",
-                          "records": names, "curve": None})
+            cells.append(
+                {
+                    "method": method,
+                    "backbone": "tiny",
+                    "seed": seed,
+                    "control": "none",
+                    "name": "x",
+                    "records": names,
+                    "curve": None,
+                }
+            )
     (root / "matrix.json").write_text(json.dumps({"cells": cells}))
     return [n for c in cells for n in c["records"]]
 
@@ -83,9 +127,26 @@ def test_aggregate_long_format_with_provenance_and_no_wall_clock(tmp_path):
     df = pd.read_csv(out / "results.csv", keep_default_na=False)
     assert len(df) == 5 * 3 * 2 * (2 + 2 + 5)  # rows x seeds x datasets x metrics per protocol
     assert list(df.columns) == aggregate.COLUMNS and "timestamp" not in df.columns
-    for col in ("method", "weights", "variant_hash", "backbone", "pretrain_data", "dataset", "split", "protocol",
-                "seed", "metric", "value", "git_sha", "git_dirty", "git_time", "code_hash", "config_hash",
-                "dataset_fingerprint", "checkpoint_sha256"):
+    for col in (
+        "method",
+        "weights",
+        "variant_hash",
+        "backbone",
+        "pretrain_data",
+        "dataset",
+        "split",
+        "protocol",
+        "seed",
+        "metric",
+        "value",
+        "git_sha",
+        "git_dirty",
+        "git_time",
+        "code_hash",
+        "config_hash",
+        "dataset_fingerprint",
+        "checkpoint_sha256",
+    ):
         assert (df[col].astype(str) != "").all(), col
     assert (df.variant == "").all()  # one config per row: no label needed
     metrics = json.loads((out / "metrics.json").read_text())
@@ -158,7 +219,7 @@ def test_top1_cells_are_mean_ci_over_seeds_with_controls_and_paired_gains(result
     vals = [value("tcgl", "pretrained", "linear", s, "ucf101") for s in SEEDS]
     mean = sum(vals) / 3
     sd = (sum((v - mean) ** 2 for v in vals) / 2) ** 0.5
-    assert tcgl[3] == f"{100 * mean:.1f} ± {100 * 4.302652729911275 * sd / 3 ** 0.5:.1f} (3)"
+    assert tcgl[3] == f"{100 * mean:.1f} ± {100 * 4.302652729911275 * sd / 3**0.5:.1f} (3)"
     # the control: tcgl's own untrained encoder; the gain is the same 0.10 in every seed: significant after Holm
     assert tcgl[4] == "+10.0 ± 0.0 (3)*" and tcgl[5] == "+30.0 ± 0.0 (3)*"
     # vcop's pipeline is random's: its control is random, one comparison shown in both columns, not significant
@@ -214,13 +275,27 @@ def test_reported_vs_reproduced_compares_like_with_like(results_frame):
     real = results_frame[results_frame.method == "vcop"].copy()
     real["dataset"] = real["dataset"].str.replace("embedded-", "")
     real["backbone"], real["pretrain_data"] = "r3d", "ucf101"
-    ref1 = pd.DataFrame([{"method": "vcop", "backbone": "r3d", "pretrain_data": "ucf101", "dataset": "ucf101",
-                          "protocol": "finetune", "metric": "top1", "split": s, "value": 64.9, "source": "x"}
-                         for s in ("1", "mean3", "unstated")])
+    ref1 = pd.DataFrame(
+        [
+            {
+                "method": "vcop",
+                "backbone": "r3d",
+                "pretrain_data": "ucf101",
+                "dataset": "ucf101",
+                "protocol": "finetune",
+                "metric": "top1",
+                "split": s,
+                "value": 64.9,
+                "source": "x",
+            }
+            for s in ("1", "mean3", "unstated")
+        ]
+    )
     rows = tables.reported_table(real, ref1).rows
     ours = [value("vcop", "pretrained", "finetune", s, "ucf101") for s in SEEDS]
-    assert rows[0][9].startswith(f"{100 * np.mean(ours):.1f} ± ") and rows[0][10] == \
-        f"{100 * np.mean(ours) - 64.9:+.1f}"
+    assert (
+        rows[0][9].startswith(f"{100 * np.mean(ours):.1f} ± ") and rows[0][10] == f"{100 * np.mean(ours) - 64.9:+.1f}"
+    )
     assert rows[1][9] == "needs splits 1-3" and rows[1][10] == ""  # only split 1 was run
     assert rows[2][10] == ""  # an unstated convention is shown without a difference
     three = pd.concat([real.assign(split=k, value=real.value + 0.01 * k) for k in (1, 2, 3)])
@@ -231,8 +306,14 @@ def test_reported_vs_reproduced_compares_like_with_like(results_frame):
 def test_write_tables_markdown_and_booktabs(results_frame, tmp_path):
     paths = tables.write_tables(tables.build_tables(results_frame, reference_frame()), tmp_path)
     names = {p.name for p in paths}
-    for stem in ("action_recognition", "linear_probe", "retrieval_top1", "retrieval", "reported_vs_reproduced",
-                 "protocol_sensitivity"):
+    for stem in (
+        "action_recognition",
+        "linear_probe",
+        "retrieval_top1",
+        "retrieval",
+        "reported_vs_reproduced",
+        "protocol_sensitivity",
+    ):
         assert {f"{stem}.md", f"{stem}.tex"} <= names
     tex = (tmp_path / "linear_probe.tex").read_text()
     assert "\\toprule" in tex and "\\bottomrule" in tex and "$\\pm$" in tex and "$^{*}$" in tex
@@ -242,10 +323,13 @@ def test_write_tables_markdown_and_booktabs(results_frame, tmp_path):
     assert not list(tmp_path.glob(".*"))  # no temp files left
 
 
-@pytest.mark.parametrize("line, message", [
-    ("vcop,c3d,ucf101,ucf101,finetune,top1,1,65.6,\n", "rows \\[2\\] have no source"),
-    ("vcop,c3d,ucf101,ucf101,finetune,top1,2,65.6,x\n", "split \\['2'\\]; valid: 1, mean3, unstated"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("vcop,c3d,ucf101,ucf101,finetune,top1,1,65.6,\n", "rows \\[2\\] have no source"),
+        ("vcop,c3d,ucf101,ucf101,finetune,top1,2,65.6,x\n", "split \\['2'\\]; valid: 1, mean3, unstated"),
+    ],
+)
 def test_load_reference_requires_a_source_and_a_split_convention(tmp_path, line, message):
     bad = tmp_path / "ref.csv"
     bad.write_text("method,backbone,pretrain_data,dataset,protocol,metric,split,value,source\n" + line)

@@ -1,5 +1,6 @@
 """results.plots on a small synthetic results frame: clipped intervals, one colour per method, chance lines, seed
 counts, rank intervals from a seed bootstrap, deterministic bytes (no training)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.container import BarContainer, ErrorbarContainer
+from matplotlib.patches import Patch
 
 from results import plots
 from results.stats import mean_ci
@@ -19,18 +21,37 @@ DATASETS = ("embedded-ucf101", "embedded-hmdb51")
 # top-1 per seed of each row. tcgl's and random's 95% t-intervals leave [0, 1]; supervised and vcop are constant and
 # keep their ranks in every resample (supervised above everything, vcop between tcgl and the two noisy bottom rows);
 # random and tcgl (untrained) swap order between seeds 0 and 1, so their ranks vary under the bootstrap.
-TOP1 = {("random", "untrained"): [0.02, 0.30, 0.20], ("tcgl", "pretrained"): [0.97, 0.60, 0.99],
-        ("tcgl", "untrained"): [0.25, 0.05, 0.12], ("vcop", "pretrained"): [0.50, 0.50, 0.50],
-        ("supervised", "pretrained"): [0.995, 0.995, 0.995]}
+TOP1 = {
+    ("random", "untrained"): [0.02, 0.30, 0.20],
+    ("tcgl", "pretrained"): [0.97, 0.60, 0.99],
+    ("tcgl", "untrained"): [0.25, 0.05, 0.12],
+    ("vcop", "pretrained"): [0.50, 0.50, 0.50],
+    ("supervised", "pretrained"): [0.995, 0.995, 0.995],
+}
 CHANCE = {"tcgl": 1 / 6, "vcop": 1 / 6, "supervised": 1 / 12}
-METRICS = {"linear": ("top1", "top5"), "finetune": ("top1", "top5"),
-           "retrieval": ("top1", "top5", "top10", "top20", "top50")}
+METRICS = {
+    "linear": ("top1", "top5"),
+    "finetune": ("top1", "top5"),
+    "retrieval": ("top1", "top5", "top10", "top20", "top50"),
+}
 
 
 def _record(method, weights, dataset, protocol, seed, metric, value):
-    return {"method": method, "weights": weights, "variant": "", "variant_hash": f"h-{method}", "backbone": "tiny",
-            "pretrain_data": "" if weights == "untrained" else "embedded-ucf101", "eval_transform": "{}",
-            "dataset": dataset, "split": 1, "protocol": protocol, "seed": seed, "metric": metric, "value": value}
+    return {
+        "method": method,
+        "weights": weights,
+        "variant": "",
+        "variant_hash": f"h-{method}",
+        "backbone": "tiny",
+        "pretrain_data": "" if weights == "untrained" else "embedded-ucf101",
+        "eval_transform": "{}",
+        "dataset": dataset,
+        "split": 1,
+        "protocol": protocol,
+        "seed": seed,
+        "metric": metric,
+        "value": value,
+    }
 
 
 def results_frame(drop=()) -> pd.DataFrame:
@@ -53,10 +74,25 @@ def curves_frame() -> pd.DataFrame:
     """4 epochs of 3 seeds of tcgl, vcop and supervised; the last epoch's validation accuracy (0.99, 0.5, 0.98) has a
     t-interval above 1."""
     last = (0.99, 0.5, 0.98)
-    return pd.DataFrame([{"method": m, "backbone": "tiny", "seed": s, "variant_hash": f"h-{m}", "chance": c,
-                          "epoch": e, "train_loss": 2.0 / (e + 1) * (1 + 0.1 * s), "train_acc": 0.5, "val_loss": 1.0,
-                          "val_acc": last[s] if e == 3 else 0.2 + 0.1 * e}
-                         for m, c in CHANCE.items() for s in SEEDS for e in range(4)])
+    return pd.DataFrame(
+        [
+            {
+                "method": m,
+                "backbone": "tiny",
+                "seed": s,
+                "variant_hash": f"h-{m}",
+                "chance": c,
+                "epoch": e,
+                "train_loss": 2.0 / (e + 1) * (1 + 0.1 * s),
+                "train_acc": 0.5,
+                "val_loss": 1.0,
+                "val_acc": last[s] if e == 3 else 0.2 + 0.1 * e,
+            }
+            for m, c in CHANCE.items()
+            for s in SEEDS
+            for e in range(4)
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +118,13 @@ def _errorbar_ys(ax) -> list[float]:
 
 
 def _band_ys(ax) -> list[float]:
-    return [y for coll in ax.collections if isinstance(coll, PolyCollection)
-            for path in coll.get_paths() for y in path.vertices[:, 1]]
+    return [
+        y
+        for coll in ax.collections
+        if isinstance(coll, PolyCollection)
+        for path in coll.get_paths()
+        for y in path.vertices[:, 1]
+    ]
 
 
 def _texts(fig) -> str:
@@ -91,8 +132,24 @@ def _texts(fig) -> str:
     return "\n".join(parts)
 
 
+def _legend_entries(ax) -> dict:
+    """Label -> handle of each entry of the axes' legend (what a reader matches colours with)."""
+    leg = ax.get_legend()
+    return {} if leg is None else {t.get_text(): h for h, t in zip(leg.legend_handles, leg.texts)}
+
+
+def _handle_colour(h):
+    return _rgb(h.get_facecolor() if isinstance(h, Patch) else h.get_color())
+
+
+def _data_lines(ax) -> list:
+    """The lines that draw data, error-bar caps (marker-only lines) included; the legend's proxy lines that seaborn
+    adds to the axes are empty."""
+    return [line for line in ax.get_lines() if len(line.get_xdata())]
+
+
 def _colour_by_label(fig, label: str) -> set:
-    """The colours of every artist labelled ``label``: bars, lines and error-bar lines."""
+    """The colours of every artist labelled ``label``: bars, lines, error-bar lines and legend entries."""
     found = set()
     for ax in fig.axes:
         for c in ax.containers:
@@ -101,8 +158,10 @@ def _colour_by_label(fig, label: str) -> set:
             if isinstance(c, BarContainer):
                 found |= {_rgb(p.get_facecolor()) for p in c.patches}
             elif isinstance(c, ErrorbarContainer):
-                found.add(_rgb(c.lines[0].get_color()))
+                found |= {_rgb(col) for bars in c.lines[2] for col in bars.get_colors()}
+                found |= {_rgb(line.get_color()) for line in c.lines[:1] if line is not None}
         found |= {_rgb(line.get_color()) for line in ax.get_lines() if line.get_label() == label}
+        found |= {_handle_colour(h) for text, h in _legend_entries(ax).items() if text == label}
     return found
 
 
@@ -115,15 +174,48 @@ def test_the_planted_t_intervals_leave_the_unit_interval():
     assert m + h > 1
 
 
-def test_every_plot_renders_and_the_bootstrap_figure_is_byte_identical_twice(tmp_path):
-    """Every file is written; the rank-flip figure (the one with random resampling) gives the same bytes twice.
+def test_every_plot_renders_and_every_file_is_byte_identical_twice(tmp_path):
+    """Every file is written, and a second rendering of the same data gives the same bytes for every PNG and SVG
+    (the rank-flip figure resamples seeds; seaborn draws without its own bootstrap).
     (tests/test_pipeline.py compares every figure byte for byte between a run and a fresh clone's.)"""
     first = plots.save_all(plots.render_all(results_frame(), curves_frame()), tmp_path / "a")
     assert sorted(p.name for p in first) == sorted(f"{n}.{e}" for n in plots.PLOTS for e in ("png", "svg"))
     assert all(len(p.read_bytes()) > 5000 for p in first)
-    second = plots.save_all({"rank_flip": plots.rank_flip(results_frame())}, tmp_path / "b")
+    second = plots.save_all(plots.render_all(results_frame(), curves_frame()), tmp_path / "b")
+    assert [p.name for p in second] == [p.name for p in first]
     for b in second:
         assert b.read_bytes() == (tmp_path / "a" / b.name).read_bytes(), b.name
+    alone = plots.save_all({"rank_flip": plots.rank_flip(results_frame())}, tmp_path / "c")
+    for c in alone:
+        assert c.read_bytes() == (tmp_path / "a" / c.name).read_bytes(), c.name
+
+
+def test_bars_show_the_mean_and_the_tables_t_interval_not_a_seaborn_bootstrap(figs):
+    """Each bar's height is the mean over seeds and its error bar the clipped 95% t-interval of results.stats."""
+    ax = figs["top1_linear"].axes[0]
+    order = [t.get_text() for t in ax.get_xticklabels()]
+    bars = {c.get_label(): c.patches[0] for c in ax.containers if isinstance(c, BarContainer)}
+    segments = {
+        round(seg[0][0]): sorted((seg[0][1], seg[1][1]))
+        for c in ax.containers
+        if isinstance(c, ErrorbarContainer)
+        for col in c.lines[2]
+        for seg in col.get_segments()
+    }
+    label_of = {
+        "random": ("random", "untrained"),
+        "tcgl": ("tcgl", "pretrained"),
+        "tcgl (untrained)": ("tcgl", "untrained"),
+        "vcop": ("vcop", "pretrained"),
+        "supervised": ("supervised", "pretrained"),
+    }
+    for label, key in label_of.items():
+        values = np.array(TOP1[key])
+        m, h, _ = mean_ci(values)
+        assert bars[label].get_height() == pytest.approx(100 * m), label
+        lo, hi = segments[order.index(label)]
+        want = (100 * max(0.0, m - h), 100 * min(1.0, m + h))  # 3 seeds: the interval exists
+        assert (lo, hi) == pytest.approx(want), label
 
 
 @pytest.mark.parametrize("name", ["top1_linear", "top1_finetune", "top1_retrieval"])
@@ -166,9 +258,24 @@ def test_a_method_keeps_its_colour_in_every_figure(figs, method):
 
 
 def test_an_untrained_control_is_dashed_in_the_method_colour(figs):
-    lines = [line for line in figs["retrieval_topk"].axes[0].get_lines() if line.get_label() == "tcgl (untrained)"]
-    assert lines and all(line.get_linestyle() == "--" for line in lines)
-    assert _colour_by_label(figs["rank_flip"], "tcgl (untrained)") == {_rgb(plots.method_colour("tcgl"))}
+    tcgl = _rgb(plots.method_colour("tcgl"))
+    for name in ("retrieval_topk", "rank_flip"):
+        ax = figs[name].axes[0]
+        legend = _legend_entries(ax)
+        assert legend["tcgl (untrained)"].get_linestyle() == "--" and legend["tcgl"].get_linestyle() == "-", name
+        styles = {line.get_linestyle() for line in _data_lines(ax) if _rgb(line.get_color()) == tcgl} - {"None"}
+        assert styles == {"-", "--"}, name  # the method solid, its control dashed, both drawn in its colour
+    assert _colour_by_label(figs["rank_flip"], "tcgl (untrained)") == {tcgl}
+
+
+@pytest.mark.parametrize(
+    "name, axis", [("retrieval_topk", 0), ("retrieval_topk", 1), ("pretraining", 1), ("rank_flip", 0)]
+)
+def test_every_drawn_line_is_in_its_legend_with_its_colour(figs, name, axis):
+    ax = figs[name].axes[axis]
+    legend = {_handle_colour(h) for h in _legend_entries(ax).values()}
+    drawn = {_rgb(line.get_color()) for line in _data_lines(ax)}
+    assert drawn and drawn <= legend
 
 
 def test_colours_are_fixed_for_known_methods_and_stable_for_others():
@@ -177,8 +284,9 @@ def test_colours_are_fixed_for_known_methods_and_stable_for_others():
     assert plots.method_colour("mynewmethod") == plots.method_colour("mynewmethod")
     assert plots.method_colour("mynewmethod") in [tuple(c) for c in plots.OTHER_COLOURS]
     # sha256 of the name, not Python's salted hash: a fixed index for a fixed name
-    assert plots.method_colour("mynewmethod") == tuple(plots.OTHER_COLOURS[
-        int(hashlib.sha256(b"mynewmethod").hexdigest(), 16) % len(plots.OTHER_COLOURS)])
+    assert plots.method_colour("mynewmethod") == tuple(
+        plots.OTHER_COLOURS[int(hashlib.sha256(b"mynewmethod").hexdigest(), 16) % len(plots.OTHER_COLOURS)]
+    )
 
 
 def test_variants_share_the_method_colour_and_differ_in_hatch_and_marker():
@@ -202,8 +310,11 @@ def test_variants_share_the_method_colour_and_differ_in_hatch_and_marker():
 def test_pretraining_draws_each_methods_chance_line(figs):
     ax = figs["pretraining"].axes[1]
     for method, chance in CHANCE.items():
-        lines = [line for line in ax.get_lines() if line.get_linestyle() == ":"
-                 and _rgb(line.get_color()) == _rgb(plots.method_colour(method))]
+        lines = [
+            line
+            for line in ax.get_lines()
+            if line.get_linestyle() == ":" and _rgb(line.get_color()) == _rgb(plots.method_colour(method))
+        ]
         assert len(lines) == 1, method
         assert np.allclose(lines[0].get_ydata(), 100 * chance)
         assert "chance" in lines[0].get_label()
@@ -242,8 +353,13 @@ def test_rank_flip_shows_a_seed_bootstrap_interval_of_the_rank(figs):
 
 
 def test_rank_bootstrap_is_deterministic_and_ranks_the_means():
-    per_seed = pd.DataFrame([{"row": f"{m} {w}", "protocol": "linear", "seed": s, "value": v}
-                             for (m, w), vals in TOP1.items() for s, v in zip(SEEDS, vals)])
+    per_seed = pd.DataFrame(
+        [
+            {"row": f"{m} {w}", "protocol": "linear", "seed": s, "value": v}
+            for (m, w), vals in TOP1.items()
+            for s, v in zip(SEEDS, vals)
+        ]
+    )
     a, b = plots.rank_bootstrap(per_seed), plots.rank_bootstrap(per_seed)
     pd.testing.assert_frame_equal(a, b)
     means = per_seed.groupby("row").value.mean().rank(ascending=False)

@@ -1,4 +1,5 @@
 """Tests for results.provenance."""
+
 from __future__ import annotations
 
 import re
@@ -43,8 +44,12 @@ def test_config_hash_refuses_unhashable_values():
 
 
 def _git(repo, *args):
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", *args],
-                   cwd=repo, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
 
 
 def _sha_dirty(info: dict) -> dict:
@@ -90,9 +95,21 @@ def test_git_sha_is_the_newest_commit_that_changed_the_code_records_depend_on(tm
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "code")
     code = _head(repo)
-    others = ("README.md", "results/results.csv", "results/.gitignore", "data/.gitignore", "dvc.lock", "params.yaml",
-              "tests/test_m.py", "results/reference/reported.csv", "results/tables.py", "pipeline/stages.py",
-              "protocols/conf/method/m.yaml", "methods/RECIPES.md", "methods/m/README.md")
+    others = (
+        "README.md",
+        "results/results.csv",
+        "results/.gitignore",
+        "data/.gitignore",
+        "dvc.lock",
+        "params.yaml",
+        "tests/test_m.py",
+        "results/reference/reported.csv",
+        "results/tables.py",
+        "pipeline/stages.py",
+        "protocols/conf/method/m.yaml",
+        "methods/RECIPES.md",
+        "methods/m/README.md",
+    )
     for name in others:
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         (repo / name).write_text("after the run\n")
@@ -169,6 +186,13 @@ def test_provenance_fills_a_valid_record(tmp_path):
     from helpers import make_record
 
     git = git_info()
-    record = make_record(git_sha=git["sha"], git_dirty=git["dirty"], git_time=git["time"], code_hash=code_hash(),
-                         config_hash=config_hash({"a": 1}), packages=package_versions(), device=device_info("cpu"))
+    record = make_record(
+        git_sha=git["sha"],
+        git_dirty=git["dirty"],
+        git_time=git["time"],
+        code_hash=code_hash(),
+        config_hash=config_hash({"a": 1}),
+        packages=package_versions(),
+        device=device_info("cpu"),
+    )
     assert validate_record(record) is record

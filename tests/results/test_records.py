@@ -1,4 +1,5 @@
 """Tests for results.records: validation, deterministic names, atomic writes, tidy loading."""
+
 from __future__ import annotations
 
 import errno
@@ -12,16 +13,16 @@ import pytest
 
 import results
 from results import records
-from helpers import make_record
+from results.identity import FilenameError, record_filename
 from results.records import (
     RecordError,
     RecordWriteError,
     load_records,
     read_record,
-    record_filename,
     write_record,
 )
 
+from helpers import make_record
 
 _record = make_record
 
@@ -35,8 +36,11 @@ def test_package_exports():
 
 
 def test_roundtrip_and_tidy_frame(tmp_path):
-    path = write_record(_record(extra={"note": "smoke", "pretrain_data": "ucf101"}), tmp_path,
-                        timing={"timestamp": "2026-12-01T10:00:00+00:00", "wall_time_s": 3.5})
+    path = write_record(
+        _record(extra={"note": "smoke", "pretrain_data": "ucf101"}),
+        tmp_path,
+        timing={"timestamp": "2026-12-01T10:00:00+00:00", "wall_time_s": 3.5},
+    )
     assert path.name == "vcop__r3d__ucf101__split1__linear__seed0__01234567.json"
     assert read_record(path) == _record(extra={"note": "smoke", "pretrain_data": "ucf101"})
     assert (tmp_path / ".timing" / path.name).exists()  # wall clock beside the record, not in it
@@ -66,8 +70,12 @@ def test_a_rerun_with_another_result_supersedes_the_old_record_and_keeps_it(tmp_
     assert not records.superseded_dir(tmp_path).exists()
     write_record(_record(metrics={"top1": 0.2, "top5": 0.3}), tmp_path)
     write_record(_record(protocol="finetune", metrics={"top1": 0.7}), tmp_path)
-    assert _files(tmp_path) == [".superseded", ".timing", "vcop__r3d__ucf101__split1__finetune__seed0__01234567.json",
-                                "vcop__r3d__ucf101__split1__linear__seed0__01234567.json"]
+    assert _files(tmp_path) == [
+        ".superseded",
+        ".timing",
+        "vcop__r3d__ucf101__split1__finetune__seed0__01234567.json",
+        "vcop__r3d__ucf101__split1__linear__seed0__01234567.json",
+    ]
     df = load_records(tmp_path)
     assert sorted(df[df.protocol == "linear"].value) == [0.2, 0.3]
     old = records.superseded_dir(tmp_path)
@@ -94,7 +102,7 @@ def test_file_name_is_sanitised(tmp_path):
     assert name == "tcgl-..-v2__r3d_18-x__hidden__split1__linear__seed0__01234567.json"
     path = write_record(_record(method="../../escape"), tmp_path)
     assert path.parent == tmp_path
-    with pytest.raises(RecordError, match="file name"):
+    with pytest.raises(FilenameError, match="file name"):
         record_filename(_record(method="///"))
 
 
@@ -137,8 +145,14 @@ def test_missing_field_refused(tmp_path):
 def _concurrent_writer(out_dir: str, seed: int, barrier, rounds: int) -> None:
     barrier.wait(timeout=120)
     for i in range(rounds):
-        write_record(_record(seed=seed, metrics={"top1": seed / 100, "round": float(i)},
-                             extra={"pid": os.getpid(), "pad": "x" * 20000}), out_dir)
+        write_record(
+            _record(
+                seed=seed,
+                metrics={"top1": seed / 100, "round": float(i)},
+                extra={"pid": os.getpid(), "pad": "x" * 20000},
+            ),
+            out_dir,
+        )
 
 
 def _run_writers(out_dir, seeds, rounds):
@@ -183,8 +197,10 @@ def test_write_failure_is_clear_and_leaves_nothing(tmp_path, monkeypatch, failin
     old_text = old.read_text()
 
     def boom(*args, **kwargs):
-        raise OSError(errno.EROFS if failing == "replace" else errno.ENOSPC,
-                      "Read-only file system" if failing == "replace" else "No space left on device")
+        raise OSError(
+            errno.EROFS if failing == "replace" else errno.ENOSPC,
+            "Read-only file system" if failing == "replace" else "No space left on device",
+        )
 
     if failing == "write":  # the disk fills up half-way through the JSON text
         real_fdopen = os.fdopen
@@ -230,10 +246,12 @@ def test_unwritable_folder(tmp_path, monkeypatch):
         write_record(_record(), not_a_dir)
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="running as root: chmod cannot make a folder read-only; covered by the monkeypatched "
-                           "failure tests above and a read-only bind mount in "
-                           "tests/reliability/test_full_disk_and_read_only.py")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="running as root: chmod cannot make a folder read-only; covered by the monkeypatched "
+    "failure tests above and a read-only bind mount in "
+    "tests/reliability/test_full_disk_and_read_only.py",
+)
 def test_read_only_folder_with_chmod(tmp_path):  # pragma: no cover - only runs as non-root
     tmp_path.chmod(0o555)
     try:

@@ -1,5 +1,6 @@
 """results.stats checked against numbers computed independently here (plain Python, hard-coded t-table values, closed
 forms of Student's t for small df), never against results.stats itself."""
+
 import math
 
 import numpy as np
@@ -31,6 +32,7 @@ def p_two_sided_df4(t):
 
 # ---------------------------------------------------------------- mean_ci
 
+
 def test_mean_ci_textbook_three_values():
     values = [0.2, 0.4, 0.9]
     sd = sd_ddof1(values)  # deviations -0.3, -0.1, 0.4: sum of squares 0.26, variance 0.13
@@ -58,15 +60,17 @@ def test_mean_ci_small_samples():
 
 # ---------------------------------------------------------------- spearman
 
+
 def test_spearman_monotone_nonlinear_is_one_where_pearson_is_not():
     x, y = [1, 2, 3, 4, 5], [1, 2, 3, 4, 100]
     mx, my = sum(x) / 5, sum(y) / 5
-    pearson = (sum((a - mx) * (b - my) for a, b in zip(x, y))
-               / math.sqrt(sum((a - mx) ** 2 for a in x) * sum((b - my) ** 2 for b in y)))
+    pearson = sum((a - mx) * (b - my) for a, b in zip(x, y)) / math.sqrt(
+        sum((a - mx) ** 2 for a in x) * sum((b - my) ** 2 for b in y)
+    )
     assert pearson < 0.99  # ≈ 0.725: the relation is monotone but far from linear
     assert spearman(x, y) == pytest.approx(1.0, abs=1e-12)
-    assert spearman(x, [v ** 5 for v in x]) == pytest.approx(1.0, abs=1e-12)
-    assert spearman(x, [-v ** 3 for v in x]) == pytest.approx(-1.0, abs=1e-12)
+    assert spearman(x, [v**5 for v in x]) == pytest.approx(1.0, abs=1e-12)
+    assert spearman(x, [-(v**3) for v in x]) == pytest.approx(-1.0, abs=1e-12)
 
 
 def test_spearman_hand_ranked_with_ties():
@@ -84,6 +88,7 @@ def test_spearman_undefined_cases():
 
 
 # ---------------------------------------------------------------- paired_test / paired_diff
+
 
 def test_paired_test_hand_computed_df2_pairs_by_seed():
     a = pd.Series({0: 0.70, 1: 0.65, 2: 0.72, 3: 0.90})  # seed 3 only in a: ignored
@@ -115,7 +120,7 @@ def test_paired_test_hand_computed_df4():
     assert r.half_width == pytest.approx(T975_DF4 * sd / math.sqrt(5), rel=1e-9)
     assert t == pytest.approx(2.0, rel=1e-9)
     assert r.p == pytest.approx(p_two_sided_df4(t), rel=1e-9)
-    assert r.p == pytest.approx(1 - 20 / 8 ** 1.5, rel=1e-6)  # ≈ 0.1161
+    assert r.p == pytest.approx(1 - 20 / 8**1.5, rel=1e-6)  # ≈ 0.1161
 
 
 def test_paired_test_degenerate_cases():
@@ -138,6 +143,7 @@ def test_paired_is_frozen():
 
 
 # ---------------------------------------------------------------- holm
+
 
 def holm_reference(ps):
     """Textbook Holm: adj_(i) = min(1, max_{j <= i} (m - j + 1) p_(j)), 1-based, NaN excluded from m."""
@@ -178,8 +184,9 @@ def test_holm_matches_the_textbook_definition_is_monotone_and_keeps_order():
         ref = holm_reference(ps)
         assert len(out) == len(ps)
         for o, r, p in zip(out, ref, ps):
-            assert (math.isnan(o) and math.isnan(r) and math.isnan(p)) or (o == pytest.approx(r, rel=1e-12)
-                                                                            and p <= o <= 1.0)
+            assert (math.isnan(o) and math.isnan(r) and math.isnan(p)) or (
+                o == pytest.approx(r, rel=1e-12) and p <= o <= 1.0
+            )
         valid = sorted((p, o) for p, o in zip(ps, out) if not math.isnan(p))
         adjusted = [o for _, o in valid]
         assert adjusted == sorted(adjusted)  # non-decreasing in the order of the raw p-values
@@ -187,14 +194,21 @@ def test_holm_matches_the_textbook_definition_is_monotone_and_keeps_order():
 
 # ---------------------------------------------------------------- spearman_bootstrap
 
+
 def long_frame(linear, finetune):
     """{method: [value per seed]} for two protocols -> rows (method, seed, linear, finetune), shuffled."""
     rows = []
     for method in sorted(set(linear) | set(finetune)):
         lin, fin = linear.get(method, []), finetune.get(method, [])
         for s in range(max(len(lin), len(fin))):
-            rows.append({"method": method, "seed": s, "linear": lin[s] if s < len(lin) else NAN,
-                         "finetune": fin[s] if s < len(fin) else NAN})
+            rows.append(
+                {
+                    "method": method,
+                    "seed": s,
+                    "linear": lin[s] if s < len(lin) else NAN,
+                    "finetune": fin[s] if s < len(fin) else NAN,
+                }
+            )
     return pd.DataFrame(rows).sample(frac=1.0, random_state=0).reset_index(drop=True)
 
 
@@ -210,8 +224,10 @@ def test_spearman_bootstrap_point_estimate_is_rho_of_the_hand_computed_means():
 
 def test_spearman_bootstrap_is_deterministic_for_a_seed():
     rng = np.random.default_rng(7)
-    df = long_frame({m: rng.uniform(0.3, 0.7, 5).tolist() for m in "ABCDEF"},
-                    {m: rng.uniform(0.3, 0.7, 5).tolist() for m in "ABCDEF"})
+    df = long_frame(
+        {m: rng.uniform(0.3, 0.7, 5).tolist() for m in "ABCDEF"},
+        {m: rng.uniform(0.3, 0.7, 5).tolist() for m in "ABCDEF"},
+    )
     first = spearman_bootstrap(df, "linear", "finetune", n_boot=400, seed=11)
     assert spearman_bootstrap(df, "linear", "finetune", n_boot=400, seed=11) == first
     other = spearman_bootstrap(df, "linear", "finetune", n_boot=400, seed=12)
@@ -261,8 +277,9 @@ def test_spearman_bootstrap_noisy_data_gives_a_wide_interval_around_zero():
 
 def test_spearman_bootstrap_level_narrows_the_interval():
     rng = np.random.default_rng(5)
-    df = long_frame({m: rng.normal(0.5, 0.1, 6).tolist() for m in "ABCDEF"},
-                    {m: rng.normal(0.5, 0.1, 6).tolist() for m in "ABCDEF"})
+    df = long_frame(
+        {m: rng.normal(0.5, 0.1, 6).tolist() for m in "ABCDEF"}, {m: rng.normal(0.5, 0.1, 6).tolist() for m in "ABCDEF"}
+    )
     _, lo95, hi95, _ = spearman_bootstrap(df, "linear", "finetune", n_boot=500, level=0.95)
     _, lo50, hi50, _ = spearman_bootstrap(df, "linear", "finetune", n_boot=500, level=0.5)
     assert lo95 <= lo50 <= hi50 <= hi95

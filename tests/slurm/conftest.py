@@ -4,6 +4,7 @@ Skipped, with the reason shown in the summary, where it cannot be brought up (no
 with CI=true that is a failure instead. The cluster is left running afterwards (a second `up` is a no-op), unless
 VSSL_SLURM_STOP_AFTER_TESTS=1 and these tests started it.
 """
+
 import os
 import shutil
 import subprocess
@@ -34,8 +35,9 @@ def slurm_cluster():
         _unavailable("SLURM is not installed and there is no apt-get to install it")
     was_up = subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True, text=True).returncode == 0
     try:
-        r = subprocess.run(["bash", str(SCRIPT), "up"], capture_output=True, text=True, timeout=600,
-                           stdin=subprocess.DEVNULL)
+        r = subprocess.run(
+            ["bash", str(SCRIPT), "up"], capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired:
         _unavailable("slurm/local-cluster.sh up did not finish within 10 minutes")
     if r.returncode != 0:

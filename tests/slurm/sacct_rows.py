@@ -1,4 +1,5 @@
 """SLURM accounting rows of a job, for the tests in this folder (one place instead of a copy per test file)."""
+
 import subprocess
 import time
 
@@ -7,8 +8,9 @@ IN_PROGRESS = ("RUNNING", "COMPLETING", "PENDING", "REQUEUED")
 
 def sacct(job: str, fields: str = "JobID,State") -> list[tuple[str, ...]]:
     """``fields`` of every run of ``job`` (requeued runs included), oldest first."""
-    out = subprocess.run(["sacct", "-X", "-D", "-n", "-P", "-o", fields, "-j", job], capture_output=True, text=True,
-                         timeout=30).stdout
+    out = subprocess.run(
+        ["sacct", "-X", "-D", "-n", "-P", "-o", fields, "-j", job], capture_output=True, text=True, timeout=30
+    ).stdout
     n = len(fields.split(","))
     return [tuple(line.split("|")[:n]) for line in out.splitlines() if line.strip()]
 

@@ -2,6 +2,7 @@
 (one CPU each), submitit starts one process per task, they form a gloo process group (runtime/distributed.py), and
 the run trains like one process with the same global batch and evaluates every video exactly once, as
 tests/protocols/test_distributed.py checks for the same run started with torchrun (settings: tests/ddp_helpers.py)."""
+
 import re
 import subprocess
 import sys
@@ -9,13 +10,19 @@ import time
 
 import pytest
 
+from experiment.app import run
+
 from ddp_helpers import DDP_ARGS, assert_records_count_every_video_once, assert_same_curve, read_log
 from helpers import REPO, compose_cfg, smoke_overrides
 from sacct_rows import settled_states
-from experiment.app import run
 
-LAUNCHER = ["hydra/launcher=slurm", "hydra.launcher.tasks_per_node=2", "hydra.launcher.cpus_per_task=1",
-            "hydra.launcher.mem_gb=2", "hydra.launcher.timeout_min=15"]
+LAUNCHER = [
+    "hydra/launcher=slurm",
+    "hydra.launcher.tasks_per_node=2",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=2",
+    "hydra.launcher.timeout_min=15",
+]
 
 
 @pytest.mark.slow
@@ -25,12 +32,25 @@ def test_a_two_task_job_trains_like_one_process_and_evaluates_every_video_once(s
     run(compose_cfg(*smoke_overrides(tiny_data, one, *DDP_ARGS, "stage=pretrain")))
     t1 = time.time()
     sweep_dir = two / "multirun"
-    r = subprocess.run([sys.executable, str(REPO / "protocols" / "run.py"), "-m", *LAUNCHER,
-                        f"hydra.sweep.dir={sweep_dir}", *smoke_overrides(tiny_data, two, *DDP_ARGS)],
-                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "protocols" / "run.py"),
+            "-m",
+            *LAUNCHER,
+            f"hydra.sweep.dir={sweep_dir}",
+            *smoke_overrides(tiny_data, two, *DDP_ARGS),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
-    print(f"1 process pretraining {t1 - t0:.1f}s; 2-task SLURM job submitted to done {time.time() - t1:.1f}s; "
-          f"largest relative difference {assert_same_curve(read_log(one), read_log(two)):.1e}")
+    print(
+        f"1 process pretraining {t1 - t0:.1f}s; 2-task SLURM job submitted to done {time.time() - t1:.1f}s; "
+        f"largest relative difference {assert_same_curve(read_log(one), read_log(two)):.1e}"
+    )
     assert_records_count_every_video_once(two / "records", {"linear", "finetune", "retrieval"})
 
     (script,) = (sweep_dir / ".submitit").glob("*/*_submission.sh")

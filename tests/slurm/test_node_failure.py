@@ -5,6 +5,7 @@ state, or the failure of the job's command killed by it); a job submitted with t
 (``requeue: true``, protocols/conf/hydra/launcher/slurm.yaml) is requeued by SLURM and completes once the node is
 back. Either way the wait is bounded. The node is always resumed afterwards, so later tests find it idle.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -82,7 +83,9 @@ def _run_and_fail_the_node(tmp_path, seconds: int, requeue: bool):
         waited = time.time() - t0
         if requeue:  # SLURM requeued it: let the requeued run finish (bounded) before the node is checked
             while _states(job.job_id)[-1:] != ["COMPLETED"]:
-                assert time.time() - t0 < BOUND_S, f"the requeued job {job.job_id} did not complete: {_states(job.job_id)}"
+                assert time.time() - t0 < BOUND_S, (
+                    f"the requeued job {job.job_id} did not complete: {_states(job.job_id)}"
+                )
                 time.sleep(2)
     finally:
         if node is not None:

@@ -4,6 +4,7 @@ Each sweep point is a preset=smoke run on the session's tiny data, evaluated wit
 so it writes exactly one result record. Tasks get one CPU each (two run at once on the 2-core machine) and so one
 torch thread (the launcher's setup exports OMP_NUM_THREADS from the CPUs granted).
 """
+
 import json
 import os
 import pickle
@@ -16,28 +17,42 @@ from pathlib import Path
 import pytest
 import torch
 
+from results.records import load_records
+
 from helpers import REPO
 from sacct_rows import settled_states
-from results.records import load_records
 
 RUN = [sys.executable, str(REPO / "protocols" / "run.py"), "-m"]
 ONE_RECORD = ["preset=smoke", "protocols=[linear]", "dataset.eval_on=[ucf101]"]
 # timeout_min above 10: submitit calls a USR2 within min(0.8 * limit, limit - 10 min) of the start a preemption
 # (requeued without limit), later ones a time-out (requeued at most max_num_timeout times).
-LAUNCHER = ["hydra/launcher=slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2",
-            "hydra.launcher.timeout_min=15"]
+LAUNCHER = [
+    "hydra/launcher=slurm",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=2",
+    "hydra.launcher.timeout_min=15",
+]
 
 
 def paths(data: Path, work: Path) -> list[str]:
-    return [f"paths.data={data}", f"paths.runs={work}/runs", f"paths.cache={work}/cache",
-            f"paths.records={work}/records"]
+    return [
+        f"paths.data={data}",
+        f"paths.runs={work}/runs",
+        f"paths.cache={work}/cache",
+        f"paths.records={work}/records",
+    ]
 
 
 def sweep(sweep_dir: Path, *overrides: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run a sweep to its end; the result carries the wall time in ``.wall``."""
     t0 = time.time()
-    r = subprocess.run([*RUN, *LAUNCHER, f"hydra.sweep.dir={sweep_dir}", *overrides], cwd=REPO,
-                       capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run(
+        [*RUN, *LAUNCHER, f"hydra.sweep.dir={sweep_dir}", *overrides],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     r.wall = time.time() - t0
     return r
 
@@ -52,8 +67,14 @@ def job_log(folder: Path) -> str:
 
 
 def status(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "slurm.status", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env=os.environ | {"PYTHONPATH": str(REPO)})
+    return subprocess.run(
+        [sys.executable, "-m", "slurm.status", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+    )
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -86,8 +107,9 @@ def failed_sweep(finished_sweep, tiny_data, work):
     """Two points on the finished sweep's folders: stage=all (already done) and stage=bogus (raises)."""
     sweep_dir = work / "multirun" / "2-failed"
     before = snapshot(work / "records")
-    r = sweep(sweep_dir, "method=vcop", "seed=0", "stage=all,bogus", *ONE_RECORD, *paths(tiny_data, work),
-              timeout=180)  # returns instead of hanging, or the test fails here
+    r = sweep(
+        sweep_dir, "method=vcop", "seed=0", "stage=all,bogus", *ONE_RECORD, *paths(tiny_data, work), timeout=180
+    )  # returns instead of hanging, or the test fails here
     return sweep_dir, r, before
 
 
@@ -103,8 +125,9 @@ def test_sweep_is_one_job_array_and_every_record_lands(finished_sweep, work):
     assert all(settled_states(job) == ["COMPLETED"] for job in jobs)
     df = load_records(work / "records")
     names = set(df["record_file"].map(lambda p: re.sub(r"__[0-9a-f]{8}\.json$", ".json", Path(p).name)))
-    assert names == {f"{m}__tiny__embedded-ucf101__split1__linear__seed{s}.json" for m in ("tcgl", "vcop")
-                     for s in (0, 1)}  # and the variant's hash
+    assert names == {
+        f"{m}__tiny__embedded-ucf101__split1__linear__seed{s}.json" for m in ("tcgl", "vcop") for s in (0, 1)
+    }  # and the variant's hash
     assert set(zip(df["method"], df["seed"])) == {("tcgl", 0), ("tcgl", 1), ("vcop", 0), ("vcop", 1)}
     assert df[df.metric == "top1"]["value"].between(0, 1).all()
 
@@ -178,15 +201,24 @@ def test_the_launchers_checkpoint_hook_resubmits_itself_with_the_same_arguments(
 
 
 @pytest.mark.slow
-def test_preempted_pretraining_is_requeued_resumes_and_matches_an_uninterrupted_run(slurm_cluster, tiny_data,
-                                                                                    tmp_path):
+def test_preempted_pretraining_is_requeued_resumes_and_matches_an_uninterrupted_run(slurm_cluster, tiny_data, tmp_path):
     """Two identical runs in one array, each with its own folders: task 1 gets USR2 (what SLURM sends before
     preempting or timing out a job) after its first pretraining epoch, checkpoints through the launcher's hook,
     is requeued and resumes; task 0 runs uninterrupted. Their results must agree exactly."""
     sweep_dir, ref, pre = tmp_path / "sweep", tmp_path / "ref", tmp_path / "preempted"
-    cmd = [*RUN, *LAUNCHER, f"hydra.sweep.dir={sweep_dir}", "method=vcop", "seed=0", *ONE_RECORD,
-           "pretrain.epochs=12", f"paths.data={tiny_data}", f"paths.runs={ref},{pre}",
-           "paths.cache=${paths.runs}/cache", "paths.records=${paths.runs}/records"]
+    cmd = [
+        *RUN,
+        *LAUNCHER,
+        f"hydra.sweep.dir={sweep_dir}",
+        "method=vcop",
+        "seed=0",
+        *ONE_RECORD,
+        "pretrain.epochs=12",
+        f"paths.data={tiny_data}",
+        f"paths.runs={ref},{pre}",
+        "paths.cache=${paths.runs}/cache",
+        "paths.records=${paths.runs}/records",
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 180

@@ -20,6 +20,7 @@ behind makes the next allocation fail ("A temporary saved file already exists").
 the signal once a run has ended (SIG_IGN survives finalization); test_a_signal_after_the_work_is_done_... below puts
 the signal into each of the three windows, with and without that call.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,13 +56,24 @@ _EPOCH_LINE = re.compile(r"^\[([\d-]+ [\d:]+,\d+)\]\[protocols\.pretrain\]\[INFO
 
 def _seconds_per_epoch(tiny_data, work) -> float:
     """Seconds per smoke-preset VCOP epoch run as the job runs it, from the pretraining log's timestamps."""
-    cmd = [sys.executable, str(REPO / "protocols" / "run.py"), "method=vcop", "seed=0", "preset=smoke",
-           "stage=pretrain", f"pretrain.epochs={CALIBRATION_EPOCHS}", f"paths.data={tiny_data}",
-           f"paths.runs={work}", f"paths.cache={work}/cache", f"paths.records={work}/records"]
+    cmd = [
+        sys.executable,
+        str(REPO / "protocols" / "run.py"),
+        "method=vcop",
+        "seed=0",
+        "preset=smoke",
+        "stage=pretrain",
+        f"pretrain.epochs={CALIBRATION_EPOCHS}",
+        f"paths.data={tiny_data}",
+        f"paths.runs={work}",
+        f"paths.cache={work}/cache",
+        f"paths.records={work}/records",
+    ]
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    stamps = [datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-              for m in _EPOCH_LINE.finditer(r.stdout + r.stderr)]
+    stamps = [
+        datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f").timestamp() for m in _EPOCH_LINE.finditer(r.stdout + r.stderr)
+    ]
     assert len(stamps) == CALIBRATION_EPOCHS, (r.stdout + r.stderr)[-3000:]
     return (stamps[-1] - stamps[0]) / (CALIBRATION_EPOCHS - 1)  # the first epoch also pays for start-up
 
@@ -76,23 +88,43 @@ def _settled(job: str) -> list[tuple[str, int]]:
 
 
 @pytest.mark.slow
-def test_a_job_reaching_its_time_limit_checkpoints_is_requeued_resumes_and_completes(slurm_cluster, tiny_data,
-                                                                                    tmp_path):
+def test_a_job_reaching_its_time_limit_checkpoints_is_requeued_resumes_and_completes(
+    slurm_cluster, tiny_data, tmp_path
+):
     sweep_dir, work = tmp_path / "sweep", tmp_path / "work"
     per_epoch = _seconds_per_epoch(tiny_data, tmp_path / "calibration")
     epochs = max(40, math.ceil(PRETRAIN_WORK_S / per_epoch))
-    cmd = [sys.executable, str(REPO / "protocols" / "run.py"), "-m", "hydra/launcher=slurm",
-           "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2", f"hydra.launcher.timeout_min={TIME_LIMIT_MIN}",
-           f"hydra.launcher.signal_delay_s={SIGNAL_DELAY_S}", f"hydra.launcher.max_num_timeout={MAX_TIMEOUTS}",
-           f"hydra.sweep.dir={sweep_dir}", "method=vcop", "seed=0", "preset=smoke", "protocols=[linear]",
-           "dataset.eval_on=[ucf101]", f"pretrain.epochs={epochs}", f"paths.data={tiny_data}", f"paths.runs={work}",
-           f"paths.cache={work}/cache", f"paths.records={work}/records"]
+    cmd = [
+        sys.executable,
+        str(REPO / "protocols" / "run.py"),
+        "-m",
+        "hydra/launcher=slurm",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=2",
+        f"hydra.launcher.timeout_min={TIME_LIMIT_MIN}",
+        f"hydra.launcher.signal_delay_s={SIGNAL_DELAY_S}",
+        f"hydra.launcher.max_num_timeout={MAX_TIMEOUTS}",
+        f"hydra.sweep.dir={sweep_dir}",
+        "method=vcop",
+        "seed=0",
+        "preset=smoke",
+        "protocols=[linear]",
+        "dataset.eval_on=[ucf101]",
+        f"pretrain.epochs={epochs}",
+        f"paths.data={tiny_data}",
+        f"paths.runs={work}",
+        f"paths.cache={work}/cache",
+        f"paths.records={work}/records",
+    ]
     t0 = time.time()
     try:
         r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:  # clean-up only: a job left behind would hold the node
-        subprocess.run(["scancel", *(p.parent.name for p in sweep_dir.glob(".submitit/*/*_submitted.pkl"))],
-                       capture_output=True, timeout=30)
+        subprocess.run(
+            ["scancel", *(p.parent.name for p in sweep_dir.glob(".submitit/*/*_submitted.pkl"))],
+            capture_output=True,
+            timeout=30,
+        )
         raise
     wall = time.time() - t0
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
@@ -104,7 +136,8 @@ def test_a_job_reaching_its_time_limit_checkpoints_is_requeued_resumes_and_compl
     runs = _settled(job)
     states = [state for state, _ in runs]
     assert len(runs) >= 2 and set(states[:-1]) == {"REQUEUED"} and states[-1] == "COMPLETED", (
-        f"{runs}: expected REQUEUED ... COMPLETED (a single COMPLETED means the run ended before its time limit)")
+        f"{runs}: expected REQUEUED ... COMPLETED (a single COMPLETED means the run ended before its time limit)"
+    )
     # every requeued allocation ended in SLURM's warning window: signalled by the cluster for its time limit (not
     # before now + delay + 30 s >= end), checkpointed and requeued before it reached the limit itself
     for state, elapsed in runs[:-1]:
@@ -114,10 +147,11 @@ def test_a_job_reaching_its_time_limit_checkpoints_is_requeued_resumes_and_compl
     n_requeued = len(runs) - 1
     assert log.count("Starting with JobEnvironment") == len(runs)  # submitit, once per allocation
     # submitit's own lines ("submitit LEVEL (time) - ..."), once per signal: a time-out, each requeued
-    assert len(re.findall(r"submitit WARNING \(.*\) - Caught signal SIGUSR2 on \S+: this job is timed-out", log)
-               ) == n_requeued
-    assert len(re.findall(rf"submitit INFO \(.*\) - Requeued job {job} \(\d+ remaining timeouts\)", log)
-               ) == n_requeued
+    assert (
+        len(re.findall(r"submitit WARNING \(.*\) - Caught signal SIGUSR2 on \S+: this job is timed-out", log))
+        == n_requeued
+    )
+    assert len(re.findall(rf"submitit INFO \(.*\) - Requeued job {job} \(\d+ remaining timeouts\)", log)) == n_requeued
     # each requeued allocation picks up where the last one stopped: inside pretraining it resumes from the newest
     # epoch checkpoint (the epochs done only grow); a time-out after pretraining had finished (e.g. in the linear
     # probe) leaves final.pt, which the next allocation reuses. The first time-out always falls in pretraining (see
@@ -146,7 +180,7 @@ def test_a_job_reaching_its_time_limit_checkpoints_is_requeued_resumes_and_compl
 # The windows after a job's work is done, without the cluster: submitit's own process_job runs a job the way SLURM
 # runs it (SUBMITIT_EXECUTOR=slurm), with a stand-in scontrol, and the job sends itself SIGUSR2 in each window.
 
-JOB = r'''
+JOB = r"""
 import atexit, logging, os, signal, subprocess, sys, time
 from pathlib import Path
 
@@ -201,7 +235,7 @@ delayed = utils.DelayedSubmission(Job())
 delayed.set_timeout(1, 3)  # a 1-minute limit: every signal is a time-out for submitit
 delayed.dump(folder / "4242_submitted.pkl")
 submission.process_job(folder)
-'''
+"""
 
 
 @pytest.mark.parametrize("ours", [False, True], ids=["submitit-alone", "with-ignore_requeue_signal"])
@@ -219,10 +253,21 @@ def test_a_signal_after_the_work_is_done_neither_requeues_nor_kills_the_job(tmp_
     scontrol.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/scontrol_calls\n')
     scontrol.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SUBMITIT_"))}
-    env |= {"PATH": f"{bin_dir}:{env['PATH']}", "PYTHONPATH": str(REPO), "SUBMITIT_EXECUTOR": "slurm",
-            "SLURM_JOB_ID": "4242", "SLURM_PROCID": "0", "SLURM_NTASKS": "1"}
-    r = subprocess.run([sys.executable, str(tmp_path / "job.py"), str(folder), when, str(int(ours))], env=env,
-                       capture_output=True, text=True, timeout=60)
+    env |= {
+        "PATH": f"{bin_dir}:{env['PATH']}",
+        "PYTHONPATH": str(REPO),
+        "SUBMITIT_EXECUTOR": "slurm",
+        "SLURM_JOB_ID": "4242",
+        "SLURM_PROCID": "0",
+        "SLURM_NTASKS": "1",
+    }
+    r = subprocess.run(
+        [sys.executable, str(tmp_path / "job.py"), str(folder), when, str(int(ours))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     out = r.stdout + r.stderr
     calls = tmp_path / "scontrol_calls"
     result, tmp = folder / "4242_0_result.pkl", folder / "4242_0_result.pkl.save_tmp"
