@@ -80,7 +80,7 @@ def slurm_settings(
         raise ValueError(f"{source}: lost_after_s={lost_after_s!r} is not a number of seconds") from None
     if lost_after_s <= 0:
         raise ValueError(f"{source}: lost_after_s={lost_after_s} must be > 0")
-    OmegaConf.set_struct(launcher, False)  # additional_parameters takes any sbatch option (keys are checked above)
+    OmegaConf.set_struct(launcher.additional_parameters, False)  # any sbatch option; the other keys stay strict
     launcher.submitit_folder, launcher.name = str(folder), JOB_NAME
     try:
         merged = OmegaConf.merge(launcher, overrides)  # typed: timeout_min=abc is an error
