@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from datasets.entries import VideoEntry
 from datasets.errors import VideoDecodeError
-from datasets.splits import VideoEntry
 from datasets.transforms import ClipTransform
 from datasets.video_io import VideoDecoder, get_decoder
 

@@ -31,3 +31,7 @@ class VideoDecodeError(DatasetError):
 
 class UnsafePathError(DatasetError):
     """A split entry points outside the dataset root (``..``, an absolute path or a symlink leaving the root)."""
+
+
+class IncompleteDatasetError(DatasetError):
+    """More listed videos are missing or undecodable than the run accepts (Kinetics' ``max_skipped``)."""

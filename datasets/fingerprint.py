@@ -1,15 +1,16 @@
 """Dataset fingerprint: a short hash that changes whenever the evaluated data could have changed.
 
 It covers the content of the split files that were read and, for every listed video (train and test), its relative
-path and its size in bytes. Sizes rather than content hashes keep it cheap on 13k videos; a re-encoded or truncated
-file changes its size. Every result record carries it.
+path and its size in bytes, plus the names of the videos skipped as missing or undecodable (Kinetics: what was
+present). Sizes rather than content hashes keep it cheap on 13k videos; a re-encoded or truncated file changes its
+size. Every result record carries it.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from datasets.splits import SplitIndex
+from datasets.entries import SplitIndex
 
 
 def dataset_fingerprint(index: SplitIndex) -> str:
@@ -22,4 +23,6 @@ def dataset_fingerprint(index: SplitIndex) -> str:
             h.update(f"{part}|{e.relpath}|{e.label}|{e.path.stat().st_size}\n".encode())
     for e in sorted(index.missing, key=lambda e: e.relpath):
         h.update(f"missing|{e.relpath}\n".encode())
+    for e in sorted(index.undecodable, key=lambda e: e.relpath):  # Kinetics: present but skipped
+        h.update(f"undecodable|{e.relpath}|{e.path.stat().st_size}\n".encode())
     return h.hexdigest()[:16]

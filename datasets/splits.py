@@ -1,4 +1,6 @@
-"""Readers for the official UCF101 and HMDB51 split files, and the group-aware validation split.
+"""Readers for the official UCF101 and HMDB51 split files, the one entry point for every layout (:func:`load_split`:
+also Kinetics-400, datasets/kinetics.py, and Something-Something V2, datasets/ssv2.py), and the group-aware
+validation split.
 
 UCF101 (as ``UCF101.rar`` + ``UCF101TrainTestSplits-RecognitionTask.zip`` extract)::
 
@@ -27,116 +29,31 @@ tests/reliability/test_fuzz_split_files.py).
 
 from __future__ import annotations
 
-import logging
 import re
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from datasets.errors import LayoutError, MissingVideoError, SplitFileError, UnsafePathError
+from datasets import kinetics, ssv2
+from datasets.entries import (
+    SplitIndex,
+    VideoEntry,
+    check_missing,
+    number,
+    read_lines,
+    require,
+    safe_video_path,
+)
+from datasets.errors import LayoutError, SplitFileError
 
-log = logging.getLogger(__name__)
-
-LAYOUTS = ("ucf101", "hmdb51")
+# the official layouts; kinetics400 and ssv2 have one official split (train / validation), read by their modules
+LAYOUTS = ("ucf101", "hmdb51", kinetics.LAYOUT, ssv2.LAYOUT)
+SINGLE_SPLIT = (kinetics.LAYOUT, ssv2.LAYOUT)
 UCF_VIDEO_DIR, UCF_SPLIT_DIR = "UCF-101", "ucfTrainTestlist"
 HMDB_SPLIT_DIR = "testTrainMulti_7030_splits"
 _UCF_GROUP = re.compile(r"_g(\d+)_c(\d+)", re.IGNORECASE)
 _HMDB_SPLIT_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<split>[1-3])\.txt$")
 _HMDB_CLIP_INDEX = re.compile(r"(?<=.)_[0-9]+$")  # "..._goo_2" -> "..._goo"; never the whole stem ("_0" stays)
-_NUMBER = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() also accepts '²', which int() refuses
-
-
-@dataclass(frozen=True)
-class VideoEntry:
-    path: Path  # absolute path of the video file
-    relpath: str  # path relative to the video folder, as written in the split file
-    label: int  # 0-based class index
-    # what must not straddle train and validation: UCF101 "<Class>/gNN"; HMDB51 "<class>/<source video>" (the name
-    # without extension and trailing "_<digits>" clip index, see _hmdb_group); None: the video is its own group
-    group: str | None
-    source: str = ""  # "<split file>:<line>", for error messages
-
-
-@dataclass
-class SplitIndex:
-    layout: str
-    split: int
-    video_dir: Path
-    split_dir: Path
-    classes: list[str]
-    train: list[VideoEntry]
-    test: list[VideoEntry]
-    split_files: list[Path]
-    missing: list[VideoEntry] = field(default_factory=list)  # listed but absent, skipped with on_missing="skip"
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-
-def _read_lines(path: Path) -> list[tuple[int, str]]:
-    """Non-empty lines with their 1-based numbers; CRLF, BOM and trailing blanks stripped."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise SplitFileError(path, None, f"not UTF-8 text ({e}); is this really a split file?") from e
-    out = []
-    for i, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if line:
-            out.append((i, line))
-    return out
-
-
-def _number(text: str) -> int | None:
-    """A plain decimal number (ASCII digits, at most 9), else None."""
-    return int(text) if _NUMBER.fullmatch(text) else None
-
-
-def _safe_video_path(video_dir: Path, relpath: str, split_file: Path, lineno: int) -> Path:
-    """Refuse absolute paths, '..' components and symlinks that leave the video folder, and names no file can
-    have (a NUL character, a name too long for the file system)."""
-    rel = Path(relpath)
-    if rel.is_absolute() or relpath.startswith(("/", "\\")) or ".." in rel.parts or "\\" in relpath:
-        raise UnsafePathError(
-            f"{split_file}:{lineno}: '{relpath}' points outside the dataset root; split entries must be relative "
-            "paths like '<Class>/<file>.avi' without '..'"
-        )
-    if "\0" in relpath:
-        raise SplitFileError(split_file, lineno, f"{relpath!r} contains a NUL character; not a file name")
-    path = video_dir / rel
-    try:
-        present = path.is_symlink() or path.exists()
-        real = path.resolve() if present else None
-    except (OSError, RuntimeError) as e:  # ENAMETOOLONG, a symlink loop, ...
-        raise SplitFileError(split_file, lineno, f"{relpath!r} is not a usable file name ({e})") from e
-    if present:
-        if not real.is_relative_to(video_dir.resolve()):
-            raise UnsafePathError(
-                f"{split_file}:{lineno}: '{relpath}' is a symlink that leaves the dataset root ({real}); "
-                "copy the video into the dataset folder instead"
-            )
-    return path
-
-
-def _check_missing(entries: list[VideoEntry], on_missing: str) -> tuple[list[VideoEntry], list[VideoEntry]]:
-    missing = [e for e in entries if not e.path.is_file()]
-    if missing and on_missing != "skip":
-        first = missing[0]
-        raise MissingVideoError(
-            f"{len(missing)} listed video(s) are missing, first: {first.path} (listed at {first.source}). "
-            "Fix the dataset path, or pass on_missing=skip to skip them (they are then counted in every record)."
-        )
-    if missing:
-        log.warning("skipping %d missing videos (on_missing=skip), first: %s", len(missing), missing[0].path)
-    gone = set(id(e) for e in missing)
-    return [e for e in entries if id(e) not in gone], missing
-
-
-def _require(path: Path, what: str, fix: str) -> None:
-    if not path.exists():
-        raise LayoutError(f"{what} not found: expected {path}. {fix}")
 
 
 def _load_ucf101(video_dir: Path, split_dir: Path, split: int):
@@ -144,18 +61,18 @@ def _load_ucf101(video_dir: Path, split_dir: Path, split: int):
         f"A UCF101 root holds {UCF_VIDEO_DIR}/<Class>/*.avi and {UCF_SPLIT_DIR}/ with classInd.txt, "
         "trainlist0{1,2,3}.txt and testlist0{1,2,3}.txt; or pass video_dir= and split_dir= separately."
     )
-    _require(video_dir, "UCF101 video folder", fix)
+    require(video_dir, "UCF101 video folder", fix)
     class_file = split_dir / "classInd.txt"
     train_file, test_file = split_dir / f"trainlist0{split}.txt", split_dir / f"testlist0{split}.txt"
     for f in (class_file, train_file, test_file):
-        _require(f, "UCF101 split file", fix)
+        require(f, "UCF101 split file", fix)
 
     classes: list[str] = []
-    for lineno, line in _read_lines(class_file):
+    for lineno, line in read_lines(class_file):
         parts = line.split()
-        if len(parts) != 2 or _number(parts[0]) is None:
+        if len(parts) != 2 or number(parts[0]) is None:
             raise SplitFileError(class_file, lineno, f"expected '<index> <ClassName>', got {line!r}")
-        if _number(parts[0]) != len(classes) + 1:
+        if number(parts[0]) != len(classes) + 1:
             raise SplitFileError(class_file, lineno, f"class indices must be 1, 2, 3, ... in order; got {parts[0]}")
         classes.append(parts[1])
     if not classes:
@@ -164,7 +81,7 @@ def _load_ucf101(video_dir: Path, split_dir: Path, split: int):
 
     def parse(path: Path, with_label: bool) -> list[VideoEntry]:
         entries = []
-        for lineno, line in _read_lines(path):
+        for lineno, line in read_lines(path):
             parts = line.split()
             if len(parts) not in (1, 2) or (with_label and len(parts) != 2):
                 want = "'<Class>/<file>.avi <label>'" if with_label else "'<Class>/<file>.avi'"
@@ -177,16 +94,14 @@ def _load_ucf101(video_dir: Path, split_dir: Path, split: int):
                 )
             label = lookup[folder.lower()]
             if len(parts) == 2:
-                if _number(parts[1]) != label + 1:
+                if number(parts[1]) != label + 1:
                     raise SplitFileError(
                         path, lineno, f"label {parts[1]!r} disagrees with classInd ({label + 1} for {folder})"
                     )
             m = _UCF_GROUP.search(relpath)
             group = f"{classes[label]}/g{int(m.group(1)):02d}" if m else None
             entries.append(
-                VideoEntry(
-                    _safe_video_path(video_dir, relpath, path, lineno), relpath, label, group, f"{path}:{lineno}"
-                )
+                VideoEntry(safe_video_path(video_dir, relpath, path, lineno), relpath, label, group, f"{path}:{lineno}")
             )
         if not entries:
             raise SplitFileError(path, None, "the split is empty")
@@ -210,8 +125,8 @@ def _load_hmdb51(video_dir: Path, split_dir: Path, split: int):
         f"An HMDB51 root holds <class>/<name>.avi and {HMDB_SPLIT_DIR}/<class>_test_split{{1,2,3}}.txt; "
         "or pass video_dir= and split_dir= separately."
     )
-    _require(video_dir, "HMDB51 video folder", fix)
-    _require(split_dir, "HMDB51 split folder", fix)
+    require(video_dir, "HMDB51 video folder", fix)
+    require(split_dir, "HMDB51 split folder", fix)
     files = {}
     for f in split_dir.iterdir():
         m = _HMDB_SPLIT_FILE.match(f.name)
@@ -224,7 +139,7 @@ def _load_hmdb51(video_dir: Path, split_dir: Path, split: int):
     for label, cls in enumerate(classes):
         path = files[cls]
         n = 0
-        for lineno, line in _read_lines(path):
+        for lineno, line in read_lines(path):
             parts = line.split()
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
                 raise SplitFileError(path, lineno, f"expected '<name>.avi <0|1|2>', got {line!r}")
@@ -233,7 +148,7 @@ def _load_hmdb51(video_dir: Path, split_dir: Path, split: int):
                 continue
             relpath = f"{cls}/{parts[0]}"
             entry = VideoEntry(
-                _safe_video_path(video_dir, relpath, path, lineno),
+                safe_video_path(video_dir, relpath, path, lineno),
                 relpath,
                 label,
                 _hmdb_group(cls, parts[0]),
@@ -255,17 +170,32 @@ def load_split(
     video_dir: str | Path | None = None,
     split_dir: str | Path | None = None,
     on_missing: str = "error",
+    max_skipped: float = 0.1,
+    probe_cache: str | Path | None = None,
 ) -> SplitIndex:
-    """Read one official split. ``on_missing`` is ``error`` (default) or ``skip`` (counted in ``.missing``)."""
+    """Read one official split of ``layout`` (:data:`LAYOUTS`).
+
+    UCF101, HMDB51 and SSv2: ``on_missing`` is ``error`` (default) or ``skip`` (counted in ``.missing``).
+    Kinetics-400 is always incomplete: missing and undecodable videos are skipped and counted, up to ``max_skipped``
+    (a fraction of the listed videos; more is an error), and ``probe_cache`` keeps the probe of its videos
+    (datasets/kinetics.py). Kinetics-400 and SSv2 have one official split: ``split`` must be 1."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {LAYOUTS}")
     if split not in (1, 2, 3):
         raise ValueError(f"split must be 1, 2 or 3, got {split!r}")
+    if layout in SINGLE_SPLIT and split != 1:
+        raise ValueError(f"{layout} has one official split (train / validation); use split=1, got {split}")
     if on_missing not in ("error", "skip"):
         raise ValueError(f"on_missing must be 'error' or 'skip', got {on_missing!r}")
+    if not 0.0 <= max_skipped <= 1.0:
+        raise ValueError(f"max_skipped must be a fraction in [0, 1], got {max_skipped!r}")
     if root is None and (video_dir is None or split_dir is None):
         raise ValueError("give root=, or both video_dir= and split_dir=")
     root = Path(root) if root is not None else None
+    if layout == kinetics.LAYOUT:
+        return kinetics.load(video_dir, split_dir, root, max_skipped, probe_cache)
+    if layout == ssv2.LAYOUT:
+        return ssv2.load(video_dir, split_dir, root, on_missing)
     if layout == "ucf101":
         vdir = Path(video_dir) if video_dir else root / UCF_VIDEO_DIR
         sdir = Path(split_dir) if split_dir else root / UCF_SPLIT_DIR
@@ -274,8 +204,8 @@ def load_split(
         vdir = Path(video_dir) if video_dir else root
         sdir = Path(split_dir) if split_dir else root / HMDB_SPLIT_DIR
         classes, train, test, files = _load_hmdb51(vdir, sdir, split)
-    train, miss_train = _check_missing(train, on_missing)
-    test, miss_test = _check_missing(test, on_missing)
+    train, miss_train = check_missing(train, on_missing)
+    test, miss_test = check_missing(test, on_missing)
     return SplitIndex(layout, split, vdir, sdir, classes, train, test, files, miss_train + miss_test)
 
 

@@ -79,3 +79,66 @@ def make_hmdb_root(root: Path, classes=("jump", "wave"), videos=4, frames=40) ->
         for j, n in enumerate(names):
             write_video(root / c / n, frame_pattern(frames, seed=ci * 100 + j))
     return root
+
+
+KINETICS_ROWS = [  # (label, youtube_id, start, split); time_end = start + 10
+    ("air drumming", "-abcDEF_123", 5, "train"),
+    ("air drumming", "bbbbbbbbbbb", 0, "train"),
+    ("passing American football (in game)", "ccccccccccc", 12, "train"),
+    ("passing American football (in game)", "ddddddddddd", 30, "train"),
+    ("air drumming", "eeeeeeeeeee", 7, "validate"),
+    ("passing American football (in game)", "fffffffffff", 1, "validate"),
+]
+
+
+def make_kinetics_root(root: Path, flat: bool = False, is_cc: bool = True, absent=(), frames: int = 20) -> Path:
+    """A minimal Kinetics-400 root: annotations/{train,validate}.csv (train with is_cc when ``is_cc``; validate
+    without), videos in class folders per split (``flat``: one flat folder). ``absent``: youtube ids not written."""
+    ann = root / "annotations"
+    ann.mkdir(parents=True, exist_ok=True)
+    for part in ("train", "validate"):
+        cc = is_cc and part == "train"
+        lines = ["label,youtube_id,time_start,time_end,split" + (",is_cc" if cc else "")]
+        for label, yid, start, split in KINETICS_ROWS:
+            if split == part:
+                quoted = f'"{label}"' if "(" in label else label
+                lines.append(f"{quoted},{yid},{start},{start + 10},{split}" + (",0" if cc else ""))
+        (ann / f"{part}.csv").write_text("\n".join(lines) + "\n")
+    for i, (label, yid, start, split) in enumerate(KINETICS_ROWS):
+        if yid in absent:
+            continue
+        name = f"{yid}_{start:06d}_{start + 10:06d}.mp4"
+        folder = root / "videos" if flat else root / ("train" if split == "train" else "val") / label
+        write_video(folder / name, frame_pattern(frames + i, seed=i), fps=(24, 25, 30)[i % 3])
+    return root
+
+
+SSV2_CLASSES = ["Pushing something from left to right", "Pushing something from right to left", "Moving something up"]
+
+
+def make_ssv2_root(root: Path, frames: int = 20) -> Path:
+    """A minimal Something-Something V2 root: labels/{labels,train,validation,test}.json and .webm videos."""
+    import json
+
+    labels = root / "labels"
+    labels.mkdir(parents=True, exist_ok=True)
+    (labels / "labels.json").write_text(json.dumps({c: str(i) for i, c in enumerate(SSV2_CLASSES)}))
+
+    def item(vid, ci):
+        template = SSV2_CLASSES[ci].replace("something", "[something]")
+        return {
+            "id": str(vid),
+            "label": template.replace("[something]", "a pen").lower(),
+            "template": template,
+            "placeholders": ["a pen"],
+        }
+
+    train = [item(100 + i, i % 3) for i in range(6)]
+    val = [item(200 + i, i % 3) for i in range(3)]
+    (labels / "train.json").write_text(json.dumps(train, indent=1))
+    (labels / "validation.json").write_text(json.dumps(val, indent=1))
+    (labels / "test.json").write_text(json.dumps([{"id": "300"}]))
+    for i, it in enumerate(train + val):
+        path = root / "20bn-something-something-v2" / f"{it['id']}.webm"
+        write_video(path, frame_pattern(frames, seed=i), fps=12, codec="libvpx")
+    return root
