@@ -1,6 +1,11 @@
 """Writing a whole synthetic dataset: ``generate`` (plan, split files, videos rendered and encoded by worker
 processes, manifest), the manifest ``SYNTHETIC.json`` (``MANIFEST``, ``_manifest``) and ``stale_reason``, which tells
 whether a dataset on disk is what this code generates.
+
+The manifest's ``spec`` holds the ``SizeSpec`` fields the layout reads: ucf101 / hmdb51 leave out the kinetics400 and
+ssv2 fields (so their manifests, and datasets written before those fields existed, are unchanged), kinetics400
+leaves out the ssv2 ones and ssv2 the kinetics400 ones. kinetics400 adds ``missing``, ``broken`` and ``short`` (video
+paths relative to the root) and ``num_rows``; ssv2 adds ``mirror_pairs`` and ``num_rows``.
 """
 
 from __future__ import annotations
@@ -12,9 +17,13 @@ import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from datasets.synthetic.encode import write_mp4, write_webm
 from datasets.synthetic.layout import UCF_VIDEO_DIR, VideoItem, plan_videos, split_files
-from datasets.synthetic.render import render_video, write_video
-from datasets.synthetic.spec import SIZES, VERSION, SizeSpec, _check_layout, classes
+from datasets.synthetic.layout_kinetics import broken_video_bytes, kinetics_defects, kinetics_rows
+from datasets.synthetic.layout_ssv2 import FPS as SSV2_FPS
+from datasets.synthetic.layout_ssv2 import mirror_pairs, ssv2_rows
+from datasets.synthetic.render import render_item, write_video
+from datasets.synthetic.spec import KINETICS_FIELDS, SIZES, SSV2_FIELDS, VERSION, SizeSpec, _check_layout, classes
 
 MANIFEST = "SYNTHETIC.json"
 
@@ -22,8 +31,18 @@ MANIFEST = "SYNTHETIC.json"
 def _write_item(args) -> None:
     """The worker of ``generate``: render and encode one video, ``args = (spec, seed, layout, video_dir, item)``."""
     spec, seed, layout, video_dir, item = args
-    frames = render_video(spec, seed, layout, item.class_index, item.group, item.clip)
-    write_video(Path(video_dir) / item.relpath, frames, spec.fps, spec.quality)
+    path = Path(video_dir) / item.relpath
+    if item.broken:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(broken_video_bytes(seed))
+        return
+    frames = render_item(spec, seed, layout, item)
+    if layout == "kinetics400":
+        write_mp4(path, frames, item.fps)
+    elif layout == "ssv2":
+        write_webm(path, frames, item.fps)
+    else:
+        write_video(path, frames, spec.fps, spec.quality)
 
 
 # ---------------------------------------------------------------------------------------------- generate
@@ -102,16 +121,26 @@ def stale_reason(root, layout: str, size: str | SizeSpec, seed: int) -> str | No
     return None
 
 
+def manifest_spec(layout: str, spec: SizeSpec) -> dict:
+    """The ``spec`` entry of the manifest: the fields of ``spec`` that ``layout`` reads (module docstring)."""
+    drop = {"kinetics400": SSV2_FIELDS, "ssv2": KINETICS_FIELDS}.get(layout, KINETICS_FIELDS + SSV2_FIELDS)
+    return {k: v for k, v in dataclasses.asdict(spec).items() if k not in drop}
+
+
 def _manifest(layout: str, spec: SizeSpec, seed: int, items: list[VideoItem]) -> dict:
-    return {
+    motions = classes(layout, spec)
+    out = {
         "generator": "datasets.synthetic",
         "version": VERSION,
         "layout": layout,
         "size": spec.name,
         "seed": int(seed),
-        "spec": dataclasses.asdict(spec),
+        "spec": manifest_spec(layout, spec),
         "num_videos": len(items),
-        "video": {
+        "classes": [{"name": m.name, "description": m.description, "reverse_of": m.reverse_of} for m in motions],
+    }
+    if layout in ("ucf101", "hmdb51"):
+        out["video"] = {
             "width": spec.width,
             "height": spec.height,
             "frames": spec.frames,
@@ -119,8 +148,34 @@ def _manifest(layout: str, spec: SizeSpec, seed: int, items: list[VideoItem]) ->
             "codec": "mpeg4",
             "container": "avi",
             "pix_fmt": "yuv420p",
-        },
-        "classes": [
-            {"name": m.name, "description": m.description, "reverse_of": m.reverse_of} for m in classes(layout, spec)
-        ],
-    }
+        }
+        return out
+    for entry, m in zip(out["classes"], motions, strict=True):
+        entry["motion"] = m.catalogue
+    if layout == "kinetics400":
+        rows = kinetics_rows(spec, seed)
+        out["video"] = {
+            "sizes": [list(s) for s in spec.kinetics_sizes],
+            "frames": list(spec.kinetics_frames),
+            "short_frames": list(spec.kinetics_short_frames),
+            "fps": list(spec.kinetics_fps),
+            "codec": "h264",
+            "container": "mp4",
+            "pix_fmt": "yuv420p",
+        }
+        out |= kinetics_defects(spec, seed)
+    else:
+        rows = ssv2_rows(spec, seed)
+        out["video"] = {
+            "height": spec.ssv2_height,
+            "widths": list(spec.ssv2_widths),
+            "frames": list(spec.ssv2_frames),
+            "fps": SSV2_FPS,
+            "codec": "vp9",
+            "container": "webm",
+            "pix_fmt": "yuv420p",
+        }
+        out["mirror_pairs"] = mirror_pairs(spec)
+    splits = sorted({r.split for r in rows})
+    out["num_rows"] = {split: sum(r.split == split for r in rows) for split in splits}
+    return out

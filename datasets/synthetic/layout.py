@@ -11,13 +11,18 @@ Layouts (as the official archives extract; read by ``datasets.splits.load_split`
     hmdb51: ROOT/<class>/Synth<SS>_<class>_f_nm_np1_<view>_<quality>_<n>.avi
             ROOT/testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt "<name>.avi <flag> " (1 train, 2 test,
             0 unused; LF). Per class and split, whole sources (``SynthSS``) are drawn: ~70% train, ~30% test, a few 0.
-    Both: ROOT/SYNTHETIC.json records the generator version, seed, size spec and class list.
+    kinetics400: ROOT/annotations/{train,validate,test}.csv, ROOT/{train,val}/<label>/<youtube_id>_<start>_<end>.mp4
+            (``datasets.synthetic.layout_kinetics``).
+    ssv2:   ROOT/labels/{labels,train,validation,test}.json, ROOT/20bn-something-something-v2/<id>.webm
+            (``datasets.synthetic.layout_ssv2``).
+    All: ROOT/SYNTHETIC.json records the generator version, seed, size spec and class list.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from datasets.synthetic.item import VideoItem
+from datasets.synthetic.layout_kinetics import kinetics_files, kinetics_rows
+from datasets.synthetic.layout_ssv2 import ssv2_files, ssv2_rows
 from datasets.synthetic.spec import _COUNT, _LAYOUT_KEY, _NAME, _SPLIT, SizeSpec, _rng, classes, ucf_test_block
 
 UCF_VIDEO_DIR, UCF_SPLIT_DIR, HMDB_SPLIT_DIR = "UCF-101", "ucfTrainTestlist", "testTrainMulti_7030_splits"
@@ -33,15 +38,12 @@ def ucf_test_groups(num_groups: int, split: int) -> range:
 
 
 # ---------------------------------------------------------------------------------------------- video plan
-@dataclass(frozen=True)
-class VideoItem:
-    relpath: str  # relative to the video folder (UCF-101/ or the hmdb root), '/'-separated
-    class_index: int
-    group: int  # UCF group / HMDB source, 1-based
-    clip: int  # 1-based
-
-
 def plan_videos(layout: str, spec: SizeSpec, seed: int) -> list[VideoItem]:
+    """Every video file a dataset holds (kinetics400: the broken one included, the listed-but-missing ones not)."""
+    if layout == "kinetics400":
+        return [r.item for r in kinetics_rows(spec, seed) if r.item is not None]
+    if layout == "ssv2":
+        return [r.item for r in ssv2_rows(spec, seed)]
     items = []
     lk = _LAYOUT_KEY[layout]
     for ci, m in enumerate(classes(layout, spec)):
@@ -74,7 +76,12 @@ def hmdb_flags(spec: SizeSpec, seed: int, class_index: int, split: int) -> dict[
 
 
 def split_files(layout: str, spec: SizeSpec, seed: int, items: list[VideoItem]) -> dict[str, bytes]:
-    """Relative path (from the root) -> exact bytes of every split file."""
+    """Relative path (from the root) -> exact bytes of every split file (kinetics400: the annotation CSVs, ssv2: the
+    label JSONs; both from the layout's own plan, ``items`` unused)."""
+    if layout == "kinetics400":
+        return kinetics_files(spec, seed)
+    if layout == "ssv2":
+        return ssv2_files(spec, seed)
     motions = classes(layout, spec)
     files = {}
     if layout == "ucf101":
@@ -98,7 +105,10 @@ def split_files(layout: str, spec: SizeSpec, seed: int, items: list[VideoItem]) 
 
 
 def split_counts(layout, spec, seed, items, k) -> tuple[int, int]:
-    """(train, test) numbers of videos of split ``k`` (1, 2 or 3) among ``items``."""
+    """(train, test) numbers of videos of split ``k`` (1, 2 or 3) among ``items`` (ucf101, hmdb51; kinetics400 and ssv2
+    have one split, the ``split`` of each item)."""
+    if layout not in ("ucf101", "hmdb51"):
+        return sum(v.split == "train" for v in items), sum(v.split in ("validate", "validation") for v in items)
     if layout == "ucf101":
         test = set(ucf_test_groups(spec.ucf_groups, k))
         n_test = sum(v.group in test for v in items)

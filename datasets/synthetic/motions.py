@@ -86,6 +86,7 @@ class Motion:
     description: str
     fn: Callable[[np.ndarray, Amplitudes], Pose]
     reverse_of: str | None = None
+    catalogue: str | None = None  # kinetics400 / ssv2 classes: the catalogue motion they render (name is the class)
 
     def pose(self, tau: np.ndarray, amp: Amplitudes) -> Pose:
         tau = np.asarray(tau, dtype=np.float64)

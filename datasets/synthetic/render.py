@@ -1,5 +1,7 @@
 """Rendering and encoding of one synthetic video: the frames of a video (``render_video``: background, target and
-distractor objects drawn on a torus, noise) and their deterministic encoding to an .avi file (``write_video``).
+distractor objects drawn on a torus, noise; ``render_item`` for a planned video, with its own geometry in the
+kinetics400 / ssv2 layouts) and their deterministic encoding to an .avi file (``write_video``; kinetics400 / ssv2:
+``datasets.synthetic.encode``).
 
 What a single frame does NOT reveal: the scene is a torus (objects leaving an edge re-enter at the opposite one), so
 the target's position is uniform in every frame whatever the class; its start angle is uniform; Grow and Shrink are
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from datasets.synthetic.item import VideoItem, item_spec
 from datasets.synthetic.motions import Amplitudes
 from datasets.synthetic.spec import _CLIP, _LAYOUT_KEY, _SCENE, SizeSpec, _rng, classes
 
@@ -179,6 +182,12 @@ def render_video(spec: SizeSpec, seed: int, layout: str, class_index: int, group
         np.clip(chunk, 0, 255, out=chunk)
         out[t0 : t0 + 16] = chunk
     return out
+
+
+def render_item(spec: SizeSpec, seed: int, layout: str, item: VideoItem) -> np.ndarray:
+    """The frames of a planned video (``plan_videos``), at its own geometry where it has one (kinetics400, ssv2);
+    for ucf101 / hmdb51 the same as ``render_video``."""
+    return render_video(item_spec(spec, item), seed, layout, item.class_index, item.group, item.clip)
 
 
 # ---------------------------------------------------------------------------------------------- encoding

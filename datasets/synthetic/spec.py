@@ -1,7 +1,8 @@
 """What a synthetic dataset is made of: generator ``VERSION``, ``LAYOUTS``, the size specs (:class:`SizeSpec`,
 ``SIZES``), the class list of a layout and size (``classes``) and the per-purpose random generators (``_rng``).
 
-Sizes (``SIZES``; every video of a size has the same geometry; mpeg4 in AVI, yuv420p, quantiser 2 (bench: 3))::
+Sizes (``SIZES``; ucf101 / hmdb51: every video of a size has the same geometry; mpeg4 in AVI, yuv420p, quantiser 2
+(bench: 3))::
 
     size   px       frames fps  ucf101 classes x groups x clips/group     hmdb51 classes x sources x clips
     tiny   32x32    64     25   8 x 4 x 1-2  (~48 videos)                6 x (2 train+1 test+1 unused) x 2 (48)
@@ -9,6 +10,21 @@ Sizes (``SIZES``; every video of a size has the same geometry; mpeg4 in AVI, yuv
     bench  320x240  120    25   101 x 3 x 1  (303 videos)                51 x (2+1+1) x 1 (204)
 
 64+ frames everywhere, so a VCOP/TCGL tuple (3 clips x 16 frames + 2 gaps x 8 = 64) always fits.
+
+kinetics400 and ssv2 draw every video's geometry (fields ``kinetics_*``, ``ssv2_*``; H.264 in mp4, VP9 in WebM)::
+
+    size   kinetics400 classes x videos (+ listed, missing)  (width, height) per video    frames (short)  fps
+    tiny   6 x 9-11 (+3; ~63 rows, ~60 files)       48x32 40x32 32x32 32x48          64-96 (40-56)   24/25/30
+    small  12 x 24-30 (+17; ~342 rows)              96x64 80x64 64x64 64x96          64-100 (40-56)  24/25/30
+    bench  50 x 8-10 (+24; ~473 rows)               340x256 320x240 256x256 256x340  100-160 (40-56) 24/25/30
+    (+ kinetics_test_rows unlabelled test.csv rows without videos: 5 / 20 / 50)
+
+    size   ssv2 classes x videos (train + validation)  height  widths   frames at 12 fps  unlabelled test videos
+    tiny   6 x 10 (7 + 3)                             32      40-56    32-72             4
+    small  12 x 30 (21 + 9)                           64      80-112   32-72             12
+    bench  24 x 20 (14 + 6)                           240     300-428  32-72             24
+
+Not every kinetics400 video reaches 64 frames: about 7% are 40-56 frames long (a reader's short-video policy).
 
 Classes are MOTIONS (``datasets.synthetic.motions``): ucf101 uses the first N of the CamelCase catalogue (bench: the
 first 101, built combinatorially from primitive x direction/sense) unless the size names its classes
@@ -19,7 +35,9 @@ is learnable. hmdb51 uses the first N of a disjoint snake_case catalogue (tiny: 
 zigzag_left, hop_right, hop_left; small adds stop_go_up, stop_go_down, spin_speedup_cw, spin_slowdown_ccw; bench: all
 51). Most classes come in time-reversal pairs, so temporal order matters.
 The full catalogues with descriptions are listed in ``SYNTHETIC.json`` of every dataset and in
-``datasets.synthetic.motions``.
+``datasets.synthetic.motions``. kinetics400 renders UCF catalogue motions too (tiny / small: the same monotone
+Grow / Shrink (/ accelerate) classes as ucf101, bench the first 50), named as Kinetics labels; ssv2 renders
+direction-dependent UCF motions named by SSv2 templates (``datasets.synthetic.names``).
 
 Difficulty knobs are the ``SizeSpec`` fields (``noise_std``, ``distractors``, ``distractor_jitter``, ``clutter``,
 ``clutter_contrast``, ``min_contrast``, ...); tune with ``dataclasses.replace(SIZES["small"], noise_std=6)`` or
@@ -31,18 +49,33 @@ Randomness: every draw comes from ``_rng(seed, layout key, purpose key, ...)``, 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from datasets.synthetic.motions import HMDB_MOTIONS, UCF_MOTIONS, Motion
+from datasets.synthetic.names import SSV2_TEMPLATES, kinetics_label, ssv2_class
 
 # bump whenever the same spec renders other videos. 2: monotone Grow/Shrink, SizeSpec.group_look;
 # 3: small's ucf101 classes all change monotonically (size or speed)
 VERSION = 3
-LAYOUTS = ("ucf101", "hmdb51")
-_LAYOUT_KEY = {"ucf101": 0, "hmdb51": 1}
+LAYOUTS = ("ucf101", "hmdb51", "kinetics400", "ssv2")
+_LAYOUT_KEY = {"ucf101": 0, "hmdb51": 1, "kinetics400": 2, "ssv2": 3}
 _SCENE, _CLIP, _COUNT, _SPLIT, _NAME = 1, 2, 3, 4, 5  # SeedSequence purpose keys
+_GEOMETRY, _ID, _DEFECT = 6, 7, 8  # kinetics400 / ssv2: per-video geometry and times, ids, missing/broken/short
+# SizeSpec fields that only kinetics400 / ssv2 read; they stay out of the other layouts' manifests
+KINETICS_FIELDS = (
+    "kinetics_classes",
+    "kinetics_names",
+    "kinetics_videos_per_class",
+    "kinetics_sizes",
+    "kinetics_frames",
+    "kinetics_short_frames",
+    "kinetics_fps",
+    "kinetics_test_rows",
+)
+SSV2_FIELDS = ("ssv2_classes", "ssv2_videos_per_class", "ssv2_height", "ssv2_widths", "ssv2_frames", "ssv2_test_videos")
 
 
 def ucf_test_block(num_groups: int) -> int:
@@ -94,6 +127,22 @@ class SizeSpec:
     # --- class selection: names from the catalogue instead of its first N (the counts above must match)
     ucf_names: tuple[str, ...] = ()
     hmdb_names: tuple[str, ...] = ()
+    # --- kinetics400 layout (defaults: tiny's); every video draws fps, (width, height) and length
+    kinetics_classes: int = 6
+    kinetics_names: tuple[str, ...] = ()  # UCF catalogue names instead of its first kinetics_classes
+    kinetics_videos_per_class: tuple[int, int] = (9, 11)  # inclusive range per class, ~80% train, >= 2 validate
+    kinetics_sizes: tuple[tuple[int, int], ...] = ((48, 32), (40, 32), (32, 32), (32, 48))  # (width, height)
+    kinetics_frames: tuple[int, int] = (64, 96)
+    kinetics_short_frames: tuple[int, int] = (40, 56)  # the ~7% of videos shorter than a 64-frame tuple
+    kinetics_fps: tuple[int, ...] = (24, 25, 30)
+    kinetics_test_rows: int = 5  # unlabelled test.csv rows (no videos)
+    # --- ssv2 layout (defaults: tiny's); 12 fps, fixed height, every video draws its width and length
+    ssv2_classes: int = 6  # the first N of datasets.synthetic.names.SSV2_TEMPLATES
+    ssv2_videos_per_class: int = 10  # ~70% train, ~30% validation
+    ssv2_height: int = 32
+    ssv2_widths: tuple[int, int] = (40, 56)  # inclusive range of even widths
+    ssv2_frames: tuple[int, int] = (32, 72)
+    ssv2_test_videos: int = 4  # unlabelled videos listed in test.json
 
     def __post_init__(self):
         if self.width % 2 or self.height % 2:
@@ -117,6 +166,32 @@ class SizeSpec:
             raise ValueError("hmdb_sources needs >= 1 train and >= 1 test source")
         if self.distractors[0] < 0 or self.distractors[0] > self.distractors[1]:
             raise ValueError("distractors must be a range (lo, hi) with 0 <= lo <= hi")
+        self._check_kinetics_ssv2()
+
+    def _check_kinetics_ssv2(self) -> None:
+        known = {m.name for m in UCF_MOTIONS}
+        names = self.kinetics_names
+        if not 1 <= self.kinetics_classes <= len(UCF_MOTIONS) or (
+            names and (len(names) != self.kinetics_classes or not set(names) <= known or len(set(names)) != len(names))
+        ):
+            raise ValueError(f"kinetics400 needs 1-{len(UCF_MOTIONS)} classes, distinct UCF catalogue names if named")
+        if not 4 <= self.kinetics_videos_per_class[0] <= self.kinetics_videos_per_class[1]:
+            raise ValueError("kinetics_videos_per_class must be a range (lo, hi) with 4 <= lo <= hi")
+        if not self.kinetics_sizes or any(w < 2 or h < 2 or w % 2 or h % 2 for w, h in self.kinetics_sizes):
+            raise ValueError(f"kinetics_sizes must be even (width, height) pairs, got {self.kinetics_sizes}")
+        for rng_name in ("kinetics_frames", "kinetics_short_frames", "ssv2_frames"):
+            lo, hi = getattr(self, rng_name)
+            if not 2 <= lo <= hi:
+                raise ValueError(f"{rng_name} must be a range (lo, hi) with 2 <= lo <= hi")
+        if not self.kinetics_fps or min(self.kinetics_fps) < 1 or self.kinetics_test_rows < 0:
+            raise ValueError("kinetics_fps must be positive frame rates and kinetics_test_rows >= 0")
+        if not 1 <= self.ssv2_classes <= len(SSV2_TEMPLATES) or self.ssv2_videos_per_class < 2:
+            raise ValueError(f"ssv2 needs 1-{len(SSV2_TEMPLATES)} classes and >= 2 videos per class")
+        lo, hi = self.ssv2_widths
+        if self.ssv2_height < 2 or self.ssv2_height % 2 or lo % 2 or hi % 2 or not 2 <= lo <= hi:
+            raise ValueError("ssv2_height and the ssv2_widths range must be even")
+        if self.ssv2_test_videos < 0:
+            raise ValueError("ssv2_test_videos must be >= 0")
 
 
 SIZES: dict[str, SizeSpec] = {
@@ -159,6 +234,7 @@ SIZES: dict[str, SizeSpec] = {
             "GrowMovingUpLeft",
             "ShrinkMovingDownRight",
         ),
+        kinetics_names=("Grow", "Shrink", "GrowMovingUp", "ShrinkMovingDown", "GrowMovingLeft", "ShrinkMovingRight"),
     ),
     # small is the embedded default: faster motion than the generator's defaults (1.5-2.5 frame widths per video on
     # the torus) and less noise, so that motion, not per-pixel noise, dominates the frame differences. Designed by
@@ -205,6 +281,30 @@ SIZES: dict[str, SizeSpec] = {
             "AccelerateUp",
             "DecelerateDown",
         ),
+        kinetics_classes=12,
+        kinetics_names=(
+            "Grow",
+            "Shrink",
+            "GrowMovingUp",
+            "ShrinkMovingDown",
+            "GrowMovingLeft",
+            "ShrinkMovingRight",
+            "GrowMovingUpLeft",
+            "ShrinkMovingDownRight",
+            "AccelerateRight",
+            "DecelerateLeft",
+            "AccelerateUp",
+            "DecelerateDown",
+        ),
+        kinetics_videos_per_class=(24, 30),
+        kinetics_sizes=((96, 64), (80, 64), (64, 64), (64, 96)),
+        kinetics_frames=(64, 100),
+        kinetics_test_rows=20,
+        ssv2_classes=12,
+        ssv2_videos_per_class=30,
+        ssv2_height=64,
+        ssv2_widths=(80, 112),
+        ssv2_test_videos=12,
     ),
     "bench": SizeSpec(
         "bench",
@@ -223,12 +323,28 @@ SIZES: dict[str, SizeSpec] = {
         object_size=(0.1, 0.16),
         distractor_jitter=2.0,
         quality=3,
+        kinetics_classes=50,
+        kinetics_videos_per_class=(8, 10),
+        kinetics_sizes=((340, 256), (320, 240), (256, 256), (256, 340)),
+        kinetics_frames=(100, 160),
+        kinetics_test_rows=50,
+        ssv2_classes=24,
+        ssv2_videos_per_class=20,
+        ssv2_height=240,
+        ssv2_widths=(300, 428),
+        ssv2_test_videos=24,
     ),  # ~700 kbit/s, near UCF101's ~540
 }
 
 
 def classes(layout: str, spec: SizeSpec) -> list[Motion]:
+    """The classes of ``layout`` at ``spec``, in label order. ucf101 / hmdb51: catalogue motions (the class is the
+    motion's name); kinetics400 / ssv2: UCF catalogue motions renamed to the layout's class names (kinetics400 label,
+    ssv2 template without brackets), sorted by that name, ``reverse_of`` naming the reversal's class in the same
+    convention and ``catalogue`` the motion rendered."""
     _check_layout(layout)
+    if layout in ("kinetics400", "ssv2"):
+        return _named_classes(layout, spec)
     catalogue, count, names = (
         (UCF_MOTIONS, spec.ucf_classes, spec.ucf_names)
         if layout == "ucf101"
@@ -238,6 +354,23 @@ def classes(layout: str, spec: SizeSpec) -> list[Motion]:
         by_name = {m.name: m for m in catalogue}
         return [by_name[n] for n in names]
     return catalogue[:count]
+
+
+def _named_classes(layout: str, spec: SizeSpec) -> list[Motion]:
+    by_name = {m.name: m for m in UCF_MOTIONS}
+    if layout == "kinetics400":
+        picked = spec.kinetics_names or tuple(m.name for m in UCF_MOTIONS[: spec.kinetics_classes])
+        class_of = {n: kinetics_label(n) for n in by_name}
+    else:
+        picked = tuple(motion for _, motion in SSV2_TEMPLATES[: spec.ssv2_classes])
+        class_of = {motion: ssv2_class(template) for template, motion in SSV2_TEMPLATES}
+    out = [
+        dataclasses.replace(
+            by_name[n], name=class_of[n], reverse_of=class_of.get(by_name[n].reverse_of or ""), catalogue=n
+        )
+        for n in picked
+    ]
+    return sorted(out, key=lambda m: m.name)
 
 
 def _check_layout(layout: str) -> None:
