@@ -226,7 +226,7 @@ def loop_steps(args, timed_factor: int) -> tuple[int, int]:
 
 def train_dataset(method, cfg, pre, n_samples: int):
     return data.clip_dataset(
-        data.ClipSettings.from_config(cfg),
+        data.ClipSettings.from_config(cfg, cfg.dataset.pretrain_on),
         repeated(pre.train, n_samples),
         method.sampler(),
         True,
@@ -329,7 +329,7 @@ def ours_features(method, cfg, pre, device, args) -> tuple[int, float, float]:
     bs = int(cfg.eval.batch_size)
     entries = repeated(pre.index.train + pre.index.test, (warmup + steps + 1) * bs)
     ds = data.clip_dataset(
-        data.ClipSettings.from_config(cfg),
+        data.ClipSettings.from_config(cfg, cfg.dataset.pretrain_on),
         entries,
         uniform_sampler(cfg, cfg.protocol.retrieval.clip_len),
         False,

@@ -41,8 +41,8 @@ from runtime.preemption import ignore_requeue_signal
 
 log = logging.getLogger("vssl")
 _RUNTIME_KEYS = ("paths", "device", "stage", "protocols", "pretrained")  # do not change what a result means
-_LOCATION_KEYS = ("root", "video_dir", "split_dir", "ucf101_root", "hmdb51_root")  # where data is: the fingerprint
-# says what it is
+# where data is: the fingerprint says what it is
+_LOCATION_KEYS = ("root", "video_dir", "split_dir", "ucf101_root", "hmdb51_root", "k400_root", "ssv2_root")
 
 
 def _plain(node) -> dict:
@@ -114,6 +114,10 @@ def eval_config(cfg: DictConfig) -> dict:
     for part in (dataset, *dataset.get("sets", {}).values()):
         for k in _LOCATION_KEYS:
             part.pop(k, None)
+    for s in dataset.get("sets", {}).values():
+        s.pop("max_skipped", None)  # how many absent videos a run accepts; the fingerprint says which were
+        if s.get("mirror_safe", "") is None:
+            s.pop("mirror_safe")  # the default (the dataset's): record hashes from before the key stay valid
     return c
 
 
@@ -191,6 +195,7 @@ def load_pretrained(method, path: Path, cfg) -> tuple[str, dict | None]:
             "method": payload["method"],
             "pretrain_data": payload.get("pretrain_data", "unknown"),
             "pretrain_lists": payload.get("pretrain_lists"),
+            **{k: payload[k] for k in ("pretrain_fingerprint", "pretrain_skipped") if k in payload},
         }
     else:
         state = payload.get("state_dict", payload)
@@ -277,7 +282,7 @@ def _run(cfg: DictConfig, device: torch.device, config_file: Path | None) -> lis
                     f"exclude): {lists['excluded_train']} of {len(pre.train)} training and "
                     f"{lists['excluded_val']} of {len(pre.val)} validation videos left out"
                 )
-        clips = data.ClipSettings.from_config(cfg)
+        clips = data.ClipSettings.from_config(cfg, pre.key)
         train_ds = data.clip_dataset(clips, train_list, sampler, True, seed, cfg.pretrain.on_corrupt, augment)
         val_ds = data.clip_dataset(clips, val_list, sampler, True, seed + 1, cfg.pretrain.on_corrupt, augment)
         # the commit of the pretraining code, as the identity hash holds its content: a checkpoint reused after an
@@ -291,6 +296,7 @@ def _run(cfg: DictConfig, device: torch.device, config_file: Path | None) -> lis
             "weights": weights,
             "pretrain_data": pre.label if weights == "pretrained" else "none",
             "pretrain_lists": lists,
+            **(pretrain_provenance(pre) if weights == "pretrained" else {}),
         }
         ckpt = pretrain(method, train_ds, val_ds, cfg, meta, work_dir, device, train=weights == "pretrained")
         if weights == "pretrained" and dist.is_main():
@@ -316,9 +322,19 @@ def _run(cfg: DictConfig, device: torch.device, config_file: Path | None) -> lis
         pretrain_data = source.get("pretrain_data", "unknown") if source else "unknown"
     else:
         pretrain_data = pre.label if weights == "pretrained" else "none"
+        if weights == "pretrained":  # what the pretraining read: the records carry it
+            source = (source or {}) | pretrain_provenance(pre)
     return evaluate(
         method, cfg, ckpt_sha, git, device, t_start, loaded={pre.key: pre}, pretrain_data=pretrain_data, source=source
     )
+
+
+def pretrain_provenance(pre) -> dict:
+    """What a pretraining set was: its fingerprint (of the videos present) and the listed videos it skipped."""
+    return {
+        "pretrain_fingerprint": pre.fingerprint,
+        "pretrain_skipped": {"missing": len(pre.index.missing), "undecodable": len(pre.index.undecodable)},
+    }
 
 
 def run_folder(cfg: DictConfig, data_label: str, identity_hash: str, weights: str, pretrains: bool) -> str:
@@ -383,7 +399,7 @@ def frozen_features(method, cfg, es, ckpt_sha: str, device) -> dict:
         "preprocess": _plain(cfg.method.params),
     }
     sampler = uniform_sampler(cfg, cfg.protocol.retrieval.clip_len)
-    clips, settings = data.ClipSettings.from_config(cfg), FeatureSettings.from_config(cfg)
+    clips, settings = data.ClipSettings.from_config(cfg, es.key), FeatureSettings.from_config(cfg)
     return {
         part: cached_features(
             method,
@@ -436,7 +452,7 @@ def evaluate(
         if not todo:
             continue
 
-        clips = data.ClipSettings.from_config(cfg)
+        clips = data.ClipSettings.from_config(cfg, es.key)
 
         def make(entries, sampler, train, augment=None):
             return data.clip_dataset(clips, entries, sampler, train, seed, "error", augment)
@@ -474,18 +490,22 @@ def evaluate(
                 "recipe": recipes.effective(cfg),
                 "input_scale": data.input_scale(cfg),
             }
-            if source:
+            if source and source.get("method"):
                 extra["checkpoint_method"] = source["method"]
                 if source.get("format"):
                     extra["checkpoint_format"] = source["format"]
                 if source.get("pretrain_lists"):
                     extra["pretrain_lists"] = source["pretrain_lists"]
+            if source:
+                extra |= {k: source[k] for k in ("pretrain_fingerprint", "pretrain_skipped") if k in source}
+            if es.index.skipped:  # listed videos left out of this set (also counted in n_skipped)
+                extra["skipped"] = {"missing": len(es.index.missing), "undecodable": len(es.index.undecodable)}
             extra |= outcome.extra
             record = base | {
                 "protocol": proto,
                 "metrics": metrics,
                 "n_videos": outcome.n_videos,
-                "n_skipped": len(es.index.missing) + int(metrics.pop("train_skipped", 0)),
+                "n_skipped": es.index.skipped + int(metrics.pop("train_skipped", 0)),
                 "git_sha": git["sha"],
                 "git_dirty": git["dirty"],
                 "git_time": git["time"],

@@ -39,6 +39,8 @@ from typing import Any, Union
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 
+from datasets.splits import LAYOUTS, SINGLE_SPLIT
+from datasets.ssv2 import LAYOUT as SSV2
 from experiment.config import RootConfig
 from protocols.registry import available_protocols
 from runtime.engine import OPTIMIZERS  # method.optim.name: make_optimizer builds them
@@ -415,6 +417,38 @@ def check_values(cfg: DictConfig) -> None:
     eval_on = dataset["eval_on"]
     if not eval_on or not all(k in sets for k in eval_on):
         _fail("dataset.eval_on", eval_on, f"must be a list of the sets: {', '.join(sets)}")
+    _check_sets(c, dataset, sets, eval_on)
+
+
+def _check_sets(c: dict, dataset: dict, sets: dict, eval_on: list) -> None:
+    """The sets a run uses: a known layout and a location; one-split layouts evaluated only on split 1; no explicit
+    mirroring of SSv2; ``max_skipped`` a fraction."""
+    for key in dict.fromkeys([dataset["pretrain_on"], *eval_on]):
+        s = sets[key]
+        if s["layout"] not in LAYOUTS:
+            _fail(f"dataset.sets.{key}.layout", s["layout"], f"valid: {', '.join(LAYOUTS)}")
+        if not s["root"] and not (s.get("video_dir") and s.get("split_dir")):
+            where = f"dataset.{'k400' if s['layout'] == 'kinetics400' else key}_root"
+            raise ConfigValueError(
+                f"the {key} set has no location for dataset={dataset['name']}: pass {where}=/path/to/it (or "
+                f"dataset.sets.{key}.root=...), or leave {key} out of dataset.eval_on"
+            )
+        if s.get("max_skipped") is not None and not 0 <= s["max_skipped"] <= 1:
+            _fail(f"dataset.sets.{key}.max_skipped", s["max_skipped"], "must be a fraction in [0, 1]")
+        if key in eval_on and s["layout"] in SINGLE_SPLIT and c["split"] != 1:
+            _fail(
+                "split",
+                c["split"],
+                f"{key} ({s['layout']}) has one official split (train / validation) and is evaluated with split=1; "
+                f"use split=1 or leave {key} out of dataset.eval_on",
+            )
+        if s["layout"] == SSV2 and c["input"]["flip"] is True:
+            _fail(
+                "input.flip",
+                True,
+                f"the {key} set is Something-Something V2, whose classes name left and right (a mirror turns "
+                "'from left to right' into 'from right to left'); use input.flip=auto, which never mirrors it",
+            )
 
 
 __all__ = ["STAGES", "ConfigValueError", "check_overrides", "check_values"]  # and PROTOCOLS (__getattr__)

@@ -13,9 +13,11 @@ typed: the YAML file is their reference).
     method/base_method                MethodConfig           method/{opn,random,sorder,speednet,supervised}.yaml
     method/base_released_method       ReleasedMethodConfig   method/{tcgl,vcop}.yaml (methods with released code)
     backbone/base_backbone            BackboneConfig         backbone/*.yaml
-    dataset/base_dataset              DatasetConfig          dataset/embedded.yaml
-    dataset/base_real_dataset         RealDatasetConfig      dataset/{ucf101,hmdb51}.yaml
+    dataset/base_dataset              DatasetConfig          dataset/{embedded,embedded_k400}.yaml
+    dataset/base_real_dataset         RealDatasetConfig      dataset/{ucf101,hmdb51,kinetics400,ssv2}.yaml
     dataset/base_transfer_dataset     TransferDatasetConfig  dataset/ucf101_hmdb51.yaml
+    dataset/base_kinetics_transfer_dataset
+                                      KineticsTransferDatasetConfig  dataset/k400_ucf101_hmdb51.yaml
     recipe/base_recipe                RecipeConfig           recipe/*.yaml
     protocol/base_<name>              PROTOCOL_SCHEMAS       protocol/<name>.yaml
 
@@ -150,11 +152,17 @@ class DatasetSetConfig:
     """``dataset.sets.<key>``: one set the run pretrains or evaluates on."""
 
     label: str = MISSING  # the dataset name records carry
-    layout: str = MISSING  # ucf101 | hmdb51: the official folder and split-file layout
-    root: str = MISSING
+    layout: str = MISSING  # ucf101 | hmdb51 | kinetics400 | ssv2: the official folder and annotation layout
+    root: str | None = MISSING  # null: a set the dataset config offers but the run does not use (checks.py)
     video_dir: str | None = None
     split_dir: str | None = None
     synthetic: bool = False
+    # this set's own answer to "does a horizontal flip keep every class?"; null: the dataset's mirror_safe. SSv2 is
+    # never mirrored (its classes name left and right), whatever this says
+    mirror_safe: bool | None = None
+    # kinetics400: the fraction of listed videos that may be missing or undecodable (skipped and counted); more stops
+    # the run. null: 0.1. The other layouts follow pretrain.on_missing
+    max_skipped: float | None = None
 
 
 @dataclass
@@ -172,7 +180,8 @@ class DatasetConfig:
 
 @dataclass
 class RealDatasetConfig(DatasetConfig):
-    """A real dataset in one folder (ucf101, hmdb51): ``root``, or ``video_dir`` and ``split_dir`` separately."""
+    """A real dataset in one folder (ucf101, hmdb51, kinetics400, ssv2): ``root``, or ``video_dir`` and
+    ``split_dir`` separately."""
 
     root: str = MISSING
     video_dir: str | None = None
@@ -185,6 +194,17 @@ class TransferDatasetConfig(DatasetConfig):
 
     ucf101_root: str = MISSING
     hmdb51_root: str = MISSING
+
+
+@dataclass
+class KineticsTransferDatasetConfig(DatasetConfig):
+    """Pretrain on real Kinetics-400, evaluate on UCF101 and HMDB51, and on SSv2 or Kinetics-400 where
+    ``dataset.eval_on`` adds them (k400_ucf101_hmdb51): a root is needed for every set the run uses."""
+
+    k400_root: str | None = None
+    ucf101_root: str | None = None
+    hmdb51_root: str | None = None
+    ssv2_root: str | None = None
 
 
 @dataclass
@@ -311,6 +331,7 @@ def register() -> None:
     cs.store(group="dataset", name="base_dataset", node=DatasetConfig)
     cs.store(group="dataset", name="base_real_dataset", node=RealDatasetConfig)
     cs.store(group="dataset", name="base_transfer_dataset", node=TransferDatasetConfig)
+    cs.store(group="dataset", name="base_kinetics_transfer_dataset", node=KineticsTransferDatasetConfig)
     cs.store(group="recipe", name="base_recipe", node=RecipeConfig)
     for name, schema in PROTOCOL_SCHEMAS.items():
         cs.store(group="protocol", name=f"base_{name}", node=schema)
@@ -326,6 +347,7 @@ __all__ = [
     "EvalConfig",
     "FinetuneConfig",
     "InputConfig",
+    "KineticsTransferDatasetConfig",
     "LinearConfig",
     "MethodConfig",
     "Number",

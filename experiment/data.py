@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -13,13 +14,15 @@ from datasets.clips import ClipDataset
 from datasets.errors import LayoutError
 from datasets.fingerprint import dataset_fingerprint
 from datasets.frame_cache import FrameCache
-from datasets.splits import SplitIndex, VideoEntry, load_split, train_val_split
+from datasets.splits import SINGLE_SPLIT, SplitIndex, VideoEntry, load_split, train_val_split
+from datasets.ssv2 import LAYOUT as SSV2
 from datasets.transforms import ClipTransform
 from datasets.video_io import get_decoder
 from methods.base import Augmentation
 from runtime.engine import pick_device
 
 log = logging.getLogger(__name__)
+NEVER_MIRROR = (SSV2,)  # layouts whose classes a mirror swaps, whatever the config says
 
 
 @dataclass
@@ -82,12 +85,32 @@ def ensure_embedded(root: Path, layout: str, size: str, seed: int, workers: int 
     return root
 
 
+def split_of(cfg, key: str) -> int:
+    """The official split a run reads of set ``key``: ``split``, except for the layouts with one official split
+    (Kinetics-400, SSv2), always 1. Evaluating such a set with split 2 or 3 is refused (experiment/checks.py), so a
+    record's split is the split it was evaluated on; pretraining on it reads its one split whatever ``split`` says."""
+    return 1 if cfg.dataset.sets[key].layout in SINGLE_SPLIT else int(cfg.split)
+
+
 def load_set(cfg, key: str) -> SplitIndex:
     s = cfg.dataset.sets[key]
     root = Path(s.root) if s.root else None
     if s.synthetic:
         ensure_embedded(root, s.layout, cfg.dataset.size, int(cfg.dataset.data_seed))
-    return load_split(s.layout, root, int(cfg.split), s.video_dir, s.split_dir, on_missing=cfg.pretrain.on_missing)
+    max_skipped = 0.1 if s.get("max_skipped") is None else float(s.max_skipped)
+    # Kinetics' probe of every video (which ones decode) is kept between runs, per set and location
+    where = hashlib.sha256(f"{s.layout}|{root}|{s.video_dir}|{s.split_dir}".encode()).hexdigest()[:16]
+    probe_cache = Path(cfg.paths.cache) / "probe" / f"{s.layout}-{where}.json"
+    return load_split(
+        s.layout,
+        root,
+        split_of(cfg, key),
+        s.video_dir,
+        s.split_dir,
+        on_missing=cfg.pretrain.on_missing,
+        max_skipped=max_skipped,
+        probe_cache=probe_cache,
+    )
 
 
 def eval_set(cfg, key: str, seed: int) -> EvalSet:
@@ -96,10 +119,23 @@ def eval_set(cfg, key: str, seed: int) -> EvalSet:
     return EvalSet(key, cfg.dataset.sets[key].label, index, train, val, dataset_fingerprint(index))
 
 
-def use_flip(cfg) -> bool:
-    """``input.flip``: true/false, or ``auto`` = mirror only datasets whose labels a mirror keeps (``mirror_safe``)."""
+def mirror_safe(cfg, key: str) -> bool:
+    """Whether a horizontal flip keeps every class of set ``key``: the set's ``mirror_safe``, else the dataset's.
+    Never for SSv2, whose classes name left and right ("Pushing something from left to right")."""
+    s = cfg.dataset.sets[key]
+    if s.layout in NEVER_MIRROR:
+        return False
+    own = s.get("mirror_safe")
+    return bool(cfg.dataset.get("mirror_safe", False) if own is None else own)
+
+
+def use_flip(cfg, key: str) -> bool:
+    """``input.flip`` for the training clips of set ``key``: true/false, or ``auto`` = mirror only sets whose labels
+    a mirror keeps (:func:`mirror_safe`). SSv2 is never mirrored (``input.flip=true`` is refused for it)."""
     flip = cfg.input.flip
-    return bool(cfg.dataset.get("mirror_safe", False)) if flip == "auto" else bool(flip)
+    if cfg.dataset.sets[key].layout in NEVER_MIRROR:
+        return False
+    return mirror_safe(cfg, key) if flip == "auto" else bool(flip)
 
 
 def colour_on_device(cfg) -> bool:
@@ -121,7 +157,7 @@ def input_scale(cfg) -> str:
 
 @dataclass(frozen=True)
 class ClipSettings:
-    """What the run's clip transform and frame source need from the config (``input``, the dataset's
+    """What the run's clip transform and frame source need from the config (``input``, the set's
     ``mirror_safe``, ``recipe``, ``pretrained_format``, ``device`` and ``paths.frame_cache``), resolved once."""
 
     resize: tuple[int, int]
@@ -136,7 +172,8 @@ class ClipSettings:
     frame_cache: str | None  # paths.frame_cache
 
     @classmethod
-    def from_config(cls, cfg) -> ClipSettings:
+    def from_config(cls, cfg, key: str) -> ClipSettings:
+        """The settings for the clips of set ``key`` (mirroring depends on the set)."""
         i, unit = cfg.input, input_scale(cfg) == "unit"
         cache = cfg.paths.get("frame_cache")
         return cls(
@@ -146,7 +183,7 @@ class ClipSettings:
             float(i.jitter_p),
             tuple(i.mean) if i.mean and not unit else None,
             tuple(i.std) if i.std and not unit else None,
-            use_flip(cfg),
+            use_flip(cfg, key),
             colour_on_device(cfg),
             str(cfg.recipe.centre_crop),
             str(cache) if cache else None,

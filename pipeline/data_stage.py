@@ -26,6 +26,7 @@ def write_manifest(cfg, keys: list[str], out: Path = MANIFEST) -> dict:
             "classes": es.index.num_classes,
             "train": len(es.index.train),
             "test": len(es.test),
+            "skipped": es.index.skipped,  # listed videos missing or undecodable (Kinetics)
             "synthetic": bool(cfg.dataset.sets[key].synthetic),
         }
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"

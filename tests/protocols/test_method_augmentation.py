@@ -42,11 +42,11 @@ def test_each_method_declares_its_pretraining_augmentation_and_the_transform_fol
     assert isinstance(augment, Augmentation)
     if name in DECLARED:
         assert augment == DECLARED[name]
-    params = draws(data.transform(data.ClipSettings.from_config(cfg), True, augment))
+    params = draws(data.transform(data.ClipSettings.from_config(cfg, cfg.dataset.pretrain_on), True, augment))
     assert any(p.jitter for p in params) is augment.colour
     assert any(p.flip for p in params) is augment.mirror
     # the protocols' transform (no method augmentation) keeps both, whatever the method asked for
-    protocol = draws(data.transform(data.ClipSettings.from_config(cfg), True))
+    protocol = draws(data.transform(data.ClipSettings.from_config(cfg, cfg.dataset.pretrain_on), True))
     assert any(p.jitter for p in protocol) and any(p.flip for p in protocol)
 
 
@@ -63,7 +63,7 @@ def test_each_declared_augmentation_is_a_flag_away_from_the_other(name, flags, e
     cfg = compose_cfg(f"method={name}", *REAL, *(f"method.params.{f}" for f in flags))
     augment = method_from_config(cfg, num_classes=5).augmentation()
     assert augment == expected
-    params = draws(data.transform(data.ClipSettings.from_config(cfg), True, augment))
+    params = draws(data.transform(data.ClipSettings.from_config(cfg, cfg.dataset.pretrain_on), True, augment))
     assert any(p.jitter for p in params) is expected.colour and any(p.flip for p in params) is expected.mirror
 
 
@@ -90,7 +90,13 @@ def test_speednet_versions_of_a_clip_share_one_draw_only_when_declared(tiny_data
     pre = data.eval_set(cfg, cfg.dataset.pretrain_on, 0)
     method = method_from_config(cfg, pre.index.num_classes)
     ds = data.clip_dataset(
-        data.ClipSettings.from_config(cfg), pre.train, method.sampler(), True, 0, "error", method.augmentation()
+        data.ClipSettings.from_config(cfg, cfg.dataset.pretrain_on),
+        pre.train,
+        method.sampler(),
+        True,
+        0,
+        "error",
+        method.augmentation(),
     )
     same = first_frames_equal(ds)
     if shared:

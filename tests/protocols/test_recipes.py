@@ -348,7 +348,7 @@ def test_input_scale_is_unit_for_the_released_recipe_and_official_checkpoints():
     assert data.input_scale(cfg_for("recipe=released")) == "unit"
     official = cfg_for("pretrained=/x.pth", "pretrained_format=tcgl")
     assert data.input_scale(official) == "unit"
-    t = data.transform(data.ClipSettings.from_config(official), False)
+    t = data.transform(data.ClipSettings.from_config(official, official.dataset.pretrain_on), False)
     assert t.mean is None and t.std is None
 
 

@@ -293,7 +293,9 @@ def test_linear_probe_features_leave_batchnorm_statistics_unchanged(tiny_data):
             m.running_mean.uniform_(-1, 1)
     before = {k: v.clone() for k, v in method.state_dict().items()}
     idx = load_split("ucf101", tiny_data / "embedded" / "ucf101-tiny-seed0")
-    ds = clip_dataset(ClipSettings.from_config(cfg), idx.test, uniform_sampler(cfg, 16), False, 0)
+    ds = clip_dataset(
+        ClipSettings.from_config(cfg, cfg.dataset.pretrain_on), idx.test, uniform_sampler(cfg, 16), False, 0
+    )
     feats = extract(method, ds, 4, 0, torch.device("cpu"))
     assert feats["pooled"].shape[:2] == (len(idx.test), cfg.eval.clips_per_video)
     after = method.state_dict()
