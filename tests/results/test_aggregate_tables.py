@@ -268,7 +268,9 @@ def test_protocol_sensitivity_excludes_references_and_controls_and_has_intervals
 
 def test_reported_vs_reproduced_compares_like_with_like(results_frame):
     ref = reference_frame()
-    assert ref.source.str.len().gt(0).all() and set(ref.split) <= {"1", "mean3", "unstated"}
+    assert ref.source.str.len().gt(0).all() and set(ref.split) <= {"1", "mean3", "val", "unstated"}
+    assert set(ref[ref.split == "val"].dataset) <= {"kinetics400", "ssv2"}  # one-split datasets' validation set
+    assert set(ref[ref.dataset.isin(["ucf101", "hmdb51"])].split) <= {"1", "mean3", "unstated"}
     assert ref[ref.method == "tcgl"].value.isna().all()  # TCGL's numbers: only from the paper PDF
     t = tables.reported_table(results_frame, ref)
     assert all(r[9] == "not run" or r[9] == "needs splits 1-3" for r in t.rows)  # embedded is never UCF101
@@ -327,7 +329,7 @@ def test_write_tables_markdown_and_booktabs(results_frame, tmp_path):
     "line, message",
     [
         ("vcop,c3d,ucf101,ucf101,finetune,top1,1,65.6,\n", "rows \\[2\\] have no source"),
-        ("vcop,c3d,ucf101,ucf101,finetune,top1,2,65.6,x\n", "split \\['2'\\]; valid: 1, mean3, unstated"),
+        ("vcop,c3d,ucf101,ucf101,finetune,top1,2,65.6,x\n", "split \\['2'\\]; valid: 1, mean3, val"),
     ],
 )
 def test_load_reference_requires_a_source_and_a_split_convention(tmp_path, line, message):
