@@ -114,3 +114,16 @@ def test_the_probe_cache_is_reused_and_invalidated_by_a_changed_file(tmp_path, m
     video.write_bytes(b"garbage")
     idx = load_split("kinetics400", root, probe_cache=cache, max_skipped=0.5)
     assert calls == [video] and [e.path for e in idx.undecodable] == [video]
+
+
+def test_datasets_check_lists_what_is_gone_and_accepts_a_threshold(tmp_path, capsys):
+    from datasets.check import main as check_main
+
+    root = make_kinetics_root(tmp_path / "k400", absent=("bbbbbbbbbbb",))
+    (root / "val" / "air drumming" / "eeeeeeeeeee_000007_000017.mp4").write_bytes(b"not a video")
+    assert check_main(["--layout", "kinetics400", "--root", str(root)]) == 1  # default: nothing may be gone
+    out = capsys.readouterr().out
+    assert "MISSING bbbbbbbbbbb_000000_000010.mp4" in out and "BROKEN  val/air drumming/eeeeeeeeeee" in out
+    assert "4 decodable, 1 missing, 1 broken" in out
+    assert check_main(["--layout", "kinetics400", "--root", str(root), "--max-skipped", "0.34"]) == 0
+    assert check_main(["--layout", "kinetics400", "--root", str(tmp_path / "nothing")]) == 2

@@ -59,3 +59,11 @@ def test_missing_videos_follow_on_missing_and_a_wrong_root_is_named(tmp_path):
         load_split("ssv2", tmp_path / "nowhere")
     with pytest.raises(ValueError, match="one official split"):
         load_split("ssv2", root, split=3)
+
+
+def test_datasets_check_decodes_every_ssv2_video(tmp_path, capsys):
+    from datasets.check import main as check_main
+
+    root = make_ssv2_root(tmp_path / "ssv2")
+    assert check_main(["--layout", "ssv2", "--root", str(root)]) == 0
+    assert "classes=3 train=6 test=3" in capsys.readouterr().out

@@ -97,3 +97,16 @@ def test_the_readme_kinetics_commands_compose():
         assert cfg.dataset.pretrain_on == "kinetics400"
         if "preset=paper" in args:
             assert cfg.recipe.name == "released" and cfg.method.optim.lr == 5e-3
+
+
+def test_short_kinetics_videos_follow_the_recipes_short_video_policy(k400_records, tmp_path):
+    """Kinetics clips differ in length: frame counts come from the decoder, and recipe.short_videos=exclude (the
+    released lists) leaves out exactly the videos shorter than a tuple."""
+    _, manifest = k400_records
+    cfg = compose_cfg(*smoke_overrides(tmp_path / "d", tmp_path / "w"), "dataset=embedded_k400")
+    es = data.eval_set(cfg, "kinetics400", 0)
+    (train, val), info = data.exclude_short(cfg, [es.train, es.val], 64)
+    short = {p for p in manifest["short"] if p not in manifest["missing"] and p not in manifest["broken"]}
+    listed = {e.relpath for e in es.train + es.val}
+    assert short & listed and info["excluded_train"] + info["excluded_val"] == len(short & listed)
+    assert not ({e.relpath for e in train + val} & short)
