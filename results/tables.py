@@ -341,8 +341,11 @@ def reported_table(df: pd.DataFrame, reference: pd.DataFrame) -> Table:
         [
             "A reproduced cell comes only from records on the dataset named in its row, under the row's split "
             "convention: split 1 (our split-1 records, mean ± 95% t-interval over seeds), mean3 (the mean over our "
-            "splits 1-3), unstated (ours on split 1, shown without a difference).",
-            f"These results hold records on: {ran_on}. Synthetic embedded-* runs are never matched to UCF101/HMDB51.",
+            "splits 1-3), val (a one-split dataset's validation set, Kinetics-400 or SSv2: our split-1 records), "
+            "unstated (ours on split 1, shown without a difference). Rows named 'SEVERE protocol' were measured under "
+            "that protocol, not the papers'.",
+            f"These results hold records on: {ran_on}. Synthetic embedded-* runs are never matched to "
+            "UCF101/HMDB51/Kinetics-400/SSv2.",
             "An empty reported cell is a number not confirmed from its source (see results/reference/README.md).",
             "Counts differ from the released retrieval scripts by design: they drop the last incomplete batch of "
             "features (drop_last; at batch 8, UCF101 split 1 loses 1 gallery video and 7 queries), ours counts every "
