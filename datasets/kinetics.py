@@ -48,6 +48,7 @@ TRAIN_CSV = "train.csv"
 VAL_CSVS = ("validate.csv", "val.csv")
 COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
+MAX_SKIPPED = 0.1  # the default threshold: more than this fraction missing or undecodable is an error
 _YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SPLIT_WORDS = {"train": ("train",), "test": ("validate", "val", "validation")}
 FIX = (

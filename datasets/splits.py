@@ -49,6 +49,8 @@ from datasets.errors import LayoutError, SplitFileError
 # the official layouts; kinetics400 and ssv2 have one official split (train / validation), read by their modules
 LAYOUTS = ("ucf101", "hmdb51", kinetics.LAYOUT, ssv2.LAYOUT)
 SINGLE_SPLIT = (kinetics.LAYOUT, ssv2.LAYOUT)
+# layouts whose classes a horizontal mirror swaps ("from left to right"): never mirrored, whatever a config says
+NEVER_MIRROR = (ssv2.LAYOUT,)
 UCF_VIDEO_DIR, UCF_SPLIT_DIR = "UCF-101", "ucfTrainTestlist"
 HMDB_SPLIT_DIR = "testTrainMulti_7030_splits"
 _UCF_GROUP = re.compile(r"_g(\d+)_c(\d+)", re.IGNORECASE)
@@ -170,7 +172,7 @@ def load_split(
     video_dir: str | Path | None = None,
     split_dir: str | Path | None = None,
     on_missing: str = "error",
-    max_skipped: float = 0.1,
+    max_skipped: float = kinetics.MAX_SKIPPED,
     probe_cache: str | Path | None = None,
 ) -> SplitIndex:
     """Read one official split of ``layout`` (:data:`LAYOUTS`).

@@ -322,8 +322,6 @@ def _run(cfg: DictConfig, device: torch.device, config_file: Path | None) -> lis
         pretrain_data = source.get("pretrain_data", "unknown") if source else "unknown"
     else:
         pretrain_data = pre.label if weights == "pretrained" else "none"
-        if weights == "pretrained":  # what the pretraining read: the records carry it
-            source = (source or {}) | pretrain_provenance(pre)
     return evaluate(
         method, cfg, ckpt_sha, git, device, t_start, loaded={pre.key: pre}, pretrain_data=pretrain_data, source=source
     )
@@ -490,13 +488,13 @@ def evaluate(
                 "recipe": recipes.effective(cfg),
                 "input_scale": data.input_scale(cfg),
             }
-            if source and source.get("method"):
+            if source:
                 extra["checkpoint_method"] = source["method"]
                 if source.get("format"):
                     extra["checkpoint_format"] = source["format"]
                 if source.get("pretrain_lists"):
                     extra["pretrain_lists"] = source["pretrain_lists"]
-            if source:
+                # the pretraining set (a checkpoint of ours says): its fingerprint and the videos it skipped
                 extra |= {k: source[k] for k in ("pretrain_fingerprint", "pretrain_skipped") if k in source}
             if es.index.skipped:  # listed videos left out of this set (also counted in n_skipped)
                 extra["skipped"] = {"missing": len(es.index.missing), "undecodable": len(es.index.undecodable)}

@@ -39,8 +39,7 @@ from typing import Any, Union
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 
-from datasets.splits import LAYOUTS, SINGLE_SPLIT
-from datasets.ssv2 import LAYOUT as SSV2
+from datasets.splits import LAYOUTS, NEVER_MIRROR, SINGLE_SPLIT
 from experiment.config import RootConfig
 from protocols.registry import available_protocols
 from runtime.engine import OPTIMIZERS  # method.optim.name: make_optimizer builds them
@@ -442,7 +441,7 @@ def _check_sets(c: dict, dataset: dict, sets: dict, eval_on: list) -> None:
                 f"{key} ({s['layout']}) has one official split (train / validation) and is evaluated with split=1; "
                 f"use split=1 or leave {key} out of dataset.eval_on",
             )
-        if s["layout"] == SSV2 and c["input"]["flip"] is True:
+        if s["layout"] in NEVER_MIRROR and c["input"]["flip"] is True:
             _fail(
                 "input.flip",
                 True,

@@ -10,19 +10,18 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from datasets import kinetics
 from datasets.clips import ClipDataset
 from datasets.errors import LayoutError
 from datasets.fingerprint import dataset_fingerprint
 from datasets.frame_cache import FrameCache
-from datasets.splits import SINGLE_SPLIT, SplitIndex, VideoEntry, load_split, train_val_split
-from datasets.ssv2 import LAYOUT as SSV2
+from datasets.splits import NEVER_MIRROR, SINGLE_SPLIT, SplitIndex, VideoEntry, load_split, train_val_split
 from datasets.transforms import ClipTransform
 from datasets.video_io import get_decoder
 from methods.base import Augmentation
 from runtime.engine import pick_device
 
 log = logging.getLogger(__name__)
-NEVER_MIRROR = (SSV2,)  # layouts whose classes a mirror swaps, whatever the config says
 
 
 @dataclass
@@ -97,7 +96,7 @@ def load_set(cfg, key: str) -> SplitIndex:
     root = Path(s.root) if s.root else None
     if s.synthetic:
         ensure_embedded(root, s.layout, cfg.dataset.size, int(cfg.dataset.data_seed))
-    max_skipped = 0.1 if s.get("max_skipped") is None else float(s.max_skipped)
+    max_skipped = kinetics.MAX_SKIPPED if s.get("max_skipped") is None else float(s.max_skipped)
     # Kinetics' probe of every video (which ones decode) is kept between runs, per set and location
     where = hashlib.sha256(f"{s.layout}|{root}|{s.video_dir}|{s.split_dir}".encode()).hexdigest()[:16]
     probe_cache = Path(cfg.paths.cache) / "probe" / f"{s.layout}-{where}.json"

@@ -18,7 +18,7 @@ command line).
 """
 
 from datasets.synthetic.cli import main
-from datasets.synthetic.encode import write_mp4, write_webm
+from datasets.synthetic.encode import write_mp4, write_video, write_webm
 from datasets.synthetic.generate import MANIFEST, generate, manifest_spec, stale_reason
 from datasets.synthetic.item import VideoItem, item_spec
 from datasets.synthetic.layout import (
@@ -39,7 +39,7 @@ from datasets.synthetic.layout_kinetics import (
 )
 from datasets.synthetic.layout_ssv2 import Ssv2Row, mirror_pairs, ssv2_files, ssv2_rows
 from datasets.synthetic.names import SSV2_TEMPLATES, kinetics_label, mirror_name, ssv2_class
-from datasets.synthetic.render import render_item, render_video, write_video
+from datasets.synthetic.render import render_item, render_video
 from datasets.synthetic.spec import LAYOUTS, SIZES, VERSION, SizeSpec, classes
 
 __all__ = [

@@ -1,7 +1,8 @@
-"""Deterministic encoders of the kinetics400 and ssv2 layouts (ucf101 / hmdb51: ``render.write_video``, mpeg4 in
-AVI): ``write_mp4`` (H.264, libx264) and ``write_webm`` (VP9, libvpx-vp9). Both encode with one thread and bitexact
-muxing, so the same frames give byte-identical files (with the same PyAV / FFmpeg build; checked by
-tests/datasets/test_synthetic_layouts.py and the digests of tests/datasets/test_synthetic_digest.py).
+"""Deterministic encoders of the synthetic layouts: ``write_video`` (ucf101 / hmdb51: MPEG-4 part 2 in AVI, as
+UCF101's Xvid files), ``write_mp4`` (kinetics400: H.264, libx264) and ``write_webm`` (ssv2: VP9, libvpx-vp9). All
+encode with one thread and bitexact muxing, so the same frames give byte-identical files (with the same PyAV /
+FFmpeg build; checked by tests/datasets/test_synthetic_layouts.py and the digests of
+tests/datasets/test_synthetic_digest.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ def _encode(path: Path, frames: np.ndarray, fps: int, container: str, codec: str
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
+
+
+def write_video(path: Path, frames: np.ndarray, fps: int, quality: int = 2) -> None:
+    """Deterministic mpeg4 (Xvid-like, as UCF101) in AVI: single thread, fixed quantiser ``quality``, bitexact."""
+    # fixed quantiser: with +qscale and no per-frame quality, mpeg4 uses qmin, so qmin = qmax = quality
+    _encode(
+        path, frames, fps, "avi", "mpeg4", {"flags": "+qscale+bitexact", "qmin": str(quality), "qmax": str(quality)}
+    )
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: int) -> None:

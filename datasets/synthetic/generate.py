@@ -17,12 +17,12 @@ import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from datasets.synthetic.encode import write_mp4, write_webm
+from datasets.synthetic.encode import write_mp4, write_video, write_webm
 from datasets.synthetic.layout import UCF_VIDEO_DIR, VideoItem, plan_videos, split_files
 from datasets.synthetic.layout_kinetics import broken_video_bytes, kinetics_defects, kinetics_rows
 from datasets.synthetic.layout_ssv2 import FPS as SSV2_FPS
 from datasets.synthetic.layout_ssv2 import mirror_pairs, ssv2_rows
-from datasets.synthetic.render import render_item, write_video
+from datasets.synthetic.render import render_item
 from datasets.synthetic.spec import KINETICS_FIELDS, SIZES, SSV2_FIELDS, VERSION, SizeSpec, _check_layout, classes
 
 MANIFEST = "SYNTHETIC.json"

@@ -1,7 +1,6 @@
-"""Rendering and encoding of one synthetic video: the frames of a video (``render_video``: background, target and
-distractor objects drawn on a torus, noise; ``render_item`` for a planned video, with its own geometry in the
-kinetics400 / ssv2 layouts) and their deterministic encoding to an .avi file (``write_video``; kinetics400 / ssv2:
-``datasets.synthetic.encode``).
+"""Rendering of one synthetic video: the frames of a video (``render_video``: background, target and distractor
+objects drawn on a torus, noise; ``render_item`` for a planned video, with its own geometry in the kinetics400 / ssv2
+layouts). Their deterministic encoding: ``datasets.synthetic.encode``.
 
 What a single frame does NOT reveal: the scene is a torus (objects leaving an edge re-enter at the opposite one), so
 the target's position is uniform in every frame whatever the class; its start angle is uniform; Grow and Shrink are
@@ -29,7 +28,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -188,24 +186,3 @@ def render_item(spec: SizeSpec, seed: int, layout: str, item: VideoItem) -> np.n
     """The frames of a planned video (``plan_videos``), at its own geometry where it has one (kinetics400, ssv2);
     for ucf101 / hmdb51 the same as ``render_video``."""
     return render_video(item_spec(spec, item), seed, layout, item.class_index, item.group, item.clip)
-
-
-# ---------------------------------------------------------------------------------------------- encoding
-def write_video(path: Path, frames: np.ndarray, fps: int, quality: int = 2) -> None:
-    """Deterministic mpeg4 (Xvid-like, as UCF101) in AVI: single thread, fixed quantiser ``quality``, bitexact."""
-    import av
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w", format="avi", options={"fflags": "+bitexact"}) as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.codec_context.thread_count = 1
-        # fixed quantiser: with +qscale and no per-frame quality, mpeg4 uses qmin, so qmin = qmax = quality
-        stream.options = {"flags": "+qscale+bitexact", "qmin": str(quality), "qmax": str(quality)}
-        for i, f in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)

@@ -194,6 +194,22 @@ class SizeSpec:
             raise ValueError("ssv2_test_videos must be >= 0")
 
 
+# small's ucf101 classes, which its kinetics400 layout shares (every class changes monotonically: size or speed)
+_SMALL_CLASSES = (
+    "Grow",
+    "Shrink",
+    "GrowMovingUp",
+    "ShrinkMovingDown",
+    "GrowMovingLeft",
+    "ShrinkMovingRight",
+    "GrowMovingUpLeft",
+    "ShrinkMovingDownRight",
+    "AccelerateRight",
+    "DecelerateLeft",
+    "AccelerateUp",
+    "DecelerateDown",
+)
+
 SIZES: dict[str, SizeSpec] = {
     # tiny is for tests: easy by measurement, so that a test-sized budget (~200 steps) shows learning for vcop,
     # sorder, opn, speednet, supervised and tcgl's ASOP (BENCHMARKS.md, "Pretext learnability"): clean (no
@@ -267,35 +283,9 @@ SIZES: dict[str, SizeSpec] = {
         group_look=False,
         bg_range=(50.0, 95.0),
         min_contrast=100.0,
-        ucf_names=(
-            "Grow",
-            "Shrink",
-            "GrowMovingUp",
-            "ShrinkMovingDown",
-            "GrowMovingLeft",
-            "ShrinkMovingRight",
-            "GrowMovingUpLeft",
-            "ShrinkMovingDownRight",
-            "AccelerateRight",
-            "DecelerateLeft",
-            "AccelerateUp",
-            "DecelerateDown",
-        ),
+        ucf_names=_SMALL_CLASSES,
         kinetics_classes=12,
-        kinetics_names=(
-            "Grow",
-            "Shrink",
-            "GrowMovingUp",
-            "ShrinkMovingDown",
-            "GrowMovingLeft",
-            "ShrinkMovingRight",
-            "GrowMovingUpLeft",
-            "ShrinkMovingDownRight",
-            "AccelerateRight",
-            "DecelerateLeft",
-            "AccelerateUp",
-            "DecelerateDown",
-        ),
+        kinetics_names=_SMALL_CLASSES,
         kinetics_videos_per_class=(24, 30),
         kinetics_sizes=((96, 64), (80, 64), (64, 64), (64, 96)),
         kinetics_frames=(64, 100),

@@ -25,7 +25,7 @@ from datasets.resize import cli
 from datasets.resize.journal import JOURNAL, MANIFEST, Journal
 from datasets.resize.pool import CRASHED, run_pool
 from datasets.resize.transcode import Encoding, Task, target_size
-from datasets.synthetic.render import write_video as write_avi
+from datasets.synthetic.encode import write_video as write_avi
 
 from helpers import REPO
 
