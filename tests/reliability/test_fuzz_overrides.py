@@ -190,7 +190,11 @@ def test_fuzzed_overrides_parse_or_give_a_documented_error(overrides):
         ),
         (["a=b=c"], "OverrideParseException", "mismatched input"),
         (["seed=${oc.env:NOPE_NOT_SET}"], "InterpolationResolutionError", "NOPE_NOT_SET"),
-        (["dataset=5"], "ConfigValueError", "dataset=5: dataset is a config group: give one of embedded, hmdb51"),
+        (
+            ["dataset=5"],
+            "ConfigValueError",
+            "dataset=5: dataset is a config group: give one of embedded, embedded_k400, hmdb51",
+        ),
         (["backbone=[[1]]"], "ConfigValueError", "backbone is a config group"),
         (["~backbone=0"], "ConfigValueError", "~backbone=0: backbone is a config group"),
     ],
